@@ -1,0 +1,75 @@
+"""landingpad: one Flask app giving any number of domains a "coming soon" page."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, render_template, url_for
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from landingpad import privacy, security, settings, signup, sites, storage
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides settings (tests); otherwise the environment rules."""
+    app = Flask(__name__)
+    configure_settings(app, config)
+    configure_templates(app)
+    storage.init_app(app)
+    sites.init_app(app)
+    security.init_app(app)
+    signup.init_app(app)
+    privacy.init_app(app)
+    configure_errors(app)
+    return app
+
+
+def configure_settings(app: Flask, config: Mapping[str, Any] | None) -> None:
+    values = settings.load(config)
+    app.config.update(values)
+    app.config["ADMIN_HOST"] = (values["ADMIN_HOST"] or "").lower()
+    app.config["SECRET_KEY"] = values["SECRET_KEY"] or settings.secret_key(values["DATA_DIR"])
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # larger bodies: admin uploads only
+
+
+def configure_templates(app: Flask) -> None:
+    from landingpad.signup.pages import site_style
+
+    static = Path(app.static_folder or "")
+
+    @lru_cache(maxsize=64)
+    def asset_url(filename: str) -> str:
+        # A content hash in the URL lets browsers and nginx cache static files forever.
+        digest = hashlib.sha256((static / filename).read_bytes()).hexdigest()[:10]
+        return url_for("static", filename=filename, v=digest)
+
+    app.jinja_env.globals.update(asset_url=asset_url, site_style=site_style)
+    app.context_processor(lambda: {"site": g.get("site")})
+
+
+def configure_errors(app: Flask) -> None:
+    def render_error(exc: HTTPException) -> Response:
+        response = Response(
+            render_template("error.html", code=exc.code, name=exc.name,
+                            description=exc.description),
+            status=exc.code, content_type="text/html; charset=utf-8",
+        )
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value  # keep Allow on 405, etc.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def render_crash(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return render_error(InternalServerError())
+
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(Exception, render_crash)

@@ -1,0 +1,1 @@
+"""Deployment: running the app under uWSGI (nginx config rendering comes with the stack)."""

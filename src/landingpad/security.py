@@ -1,0 +1,56 @@
+"""Response headers and cookie policy: one place for both public and admin responses."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, request
+from flask.sessions import SecureCookieSessionInterface
+
+# Strict by default; a page with an inline <style> adds that style's hash.
+_CSP = ("default-src 'none'; style-src 'self'{styles}; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'")
+
+BASE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
+def csp(style_hash: str | None = None) -> str:
+    return _CSP.format(styles=f" '{style_hash}'" if style_hash else "")
+
+
+def security_headers(secure: bool, style_hash: str | None = None) -> list[tuple[str, str]]:
+    """Every header a response of the app carries (HSTS only over TLS)."""
+    headers = [*BASE_HEADERS, ("Content-Security-Policy", csp(style_hash))]
+    if secure:
+        headers.append(HSTS)
+    return headers
+
+
+class NoPublicCookieSessions(SecureCookieSessionInterface):
+    """Sessions only ever set a cookie on the admin host: public pages stay cookie-free."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:  # noqa: ANN001
+        admin_host = app.config.get("ADMIN_HOST")
+        if not admin_host or request.host.split(":")[0].lower() != admin_host:
+            return False
+        return super().should_set_cookie(app, session)
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = NoPublicCookieSessions()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        from landingpad.signup.pages import style_hash
+
+        site = g.get("site")
+        for name, value in security_headers(request.is_secure, style_hash(site) if site else None):
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,147 @@
+"""The install's settings: one declarative table, read in one place.
+
+Every setting can be given as an environment variable ``LANDINGPAD_<NAME>``
+(``DATABASE_URL`` and ``REDIS_URL`` keep their conventional names) or in the
+``config`` mapping passed to ``create_app``. Values are parsed and checked
+here, so a hostile or mistyped value stops the app at start with a message
+that names the variable, instead of failing later on a request.
+
+Per-site settings (``LANDING_*``) are not here: they live in ``sites/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that can't be used."""
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number >= 0")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number > 0")
+    return value
+
+
+def _text(raw: str) -> str:
+    if any(ch in raw for ch in "\r\n\x00"):
+        raise ValueError("must not contain line breaks or NUL")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = _text
+    env: str | None = None  # the environment variable, if not LANDINGPAD_<name>
+
+    @property
+    def env_name(self) -> str:
+        return self.env or f"LANDINGPAD_{self.name}"
+
+
+# Defaults that depend on another setting are None here and derived in load().
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATA_DIR", "./landingpad-data",
+            "Folder for the database, assets, mail folder, generated configs and secret key."),
+    Setting("SITES", None, "The sites file (TOML). Default: $LANDINGPAD_DATA_DIR/sites.toml."),
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL. Default: SQLite in the data dir. "
+            "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
+            env="DATABASE_URL"),
+    Setting("REDIS_URL", "", "Redis for shared rate limits (optional).", env="REDIS_URL"),
+    Setting("ADMIN_HOST", "", "The host name that serves the admin area (off when empty)."),
+    Setting("SECRET_KEY", None,
+            "Signs form tokens and links. Default: generated once into the data dir."),
+    Setting("MIN_FILL_SECONDS", 2.0,
+            "A sign-up posted sooner than this after the page was served is treated as a bot.",
+            _positive_float),
+    Setting("FORM_MAX_AGE", 86400, "Seconds a served sign-up form stays valid.", _positive_int),
+    Setting("MAX_FORM_BYTES", 8192, "Largest public form body accepted (bytes); larger is 413.",
+            _positive_int),
+    Setting("PAGE_CACHE_SIZE", 4096, "Rendered landing pages kept in memory per process.",
+            _positive_int),
+    Setting("SITES_CHECK_SECONDS", 1.0,
+            "How often (at most) the sites file is checked for changes.", _positive_float),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load(overrides: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting: ``overrides`` > environment > default.
+
+    Raises SettingsError naming the variable for a value that can't be parsed.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            values[setting.name] = overrides.pop(setting.name)
+            continue
+        raw = environ.get(setting.env_name)
+        if raw is None or raw == "":
+            values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{setting.env_name}={raw!r}: {exc}") from None
+
+    data_dir = Path(values["DATA_DIR"]).resolve()
+    values["DATA_DIR"] = data_dir
+    values["SITES"] = Path(values["SITES"] or data_dir / "sites.toml")
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
+    values.update(overrides)  # anything else (e.g. TESTING) passes through to Flask
+    return values
+
+
+def secret_key(data_dir: Path) -> str:
+    """Read the install's secret key, creating it once (0600) if missing.
+
+    Written to a temporary file and hard-linked into place, so several
+    processes starting at once agree on one complete key.
+    """
+    path = data_dir / "secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".secret_key.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its key
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise SettingsError(f"{path}: secret key is too short; delete it to regenerate")
+    return key
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(variable, default, help) rows for docs and ``--help``."""
+    return [(s.env_name, "" if s.default is None else str(s.default), s.help) for s in SETTINGS]

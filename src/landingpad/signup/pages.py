@@ -1,0 +1,141 @@
+"""The landing page as cached bytes, and the WSGI fast path that serves them.
+
+``GET /`` is the hot path. The page of a Site is rendered once through
+Flask/Jinja and kept as two byte strings around the form token; each hit
+only signs a fresh token (a few microseconds) and joins three strings.
+The cache is keyed by the frozen Site, so any change of its settings
+(sites file reload or nginx params) is simply a different key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from markupsafe import Markup
+
+from landingpad.security import HSTS, security_headers
+from landingpad.signup.tokens import FormTokens
+from landingpad.sites import Site, SiteRegistry
+from landingpad.sites.host import InvalidHost
+
+TOKEN_SLOT = f"__landingpad_token_{secrets.token_hex(8)}__"
+
+
+@lru_cache(maxsize=4096)
+def site_style(site: Site) -> Markup:
+    """The page's only inline CSS: the accent colours, from validated #rrggbb values."""
+    # Safe: both values passed the #rgb/#rrggbb check in sites.site.
+    return Markup(f":root{{--accent:{site.accent};--on-accent:{site.on_accent}}}")  # noqa: S704
+
+
+@lru_cache(maxsize=4096)
+def style_hash(site: Site) -> str:
+    """CSP source for site_style, so the policy needs no 'unsafe-inline'."""
+    digest = hashlib.sha256(str(site_style(site)).encode()).digest()
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Page:
+    head: bytes
+    tail: bytes
+    etag: str
+    headers: tuple[tuple[str, str], ...]  # without Content-Length and HSTS
+
+    def respond(self, environ: dict[str, Any],
+                token: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Status, headers and body for a GET or HEAD of this page."""
+        headers = list(self.headers)
+        if environ.get("wsgi.url_scheme") == "https":
+            headers.append(HSTS)
+        if _etag_matches(environ.get("HTTP_IF_NONE_MATCH"), self.etag):
+            return "304 Not Modified", [h for h in headers if h[0] != "Content-Type"], b""
+        body = b"".join((self.head, token.encode("ascii"), self.tail))
+        headers.append(("Content-Length", str(len(body))))
+        return "200 OK", headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # Weak comparison (RFC 9110): only the token differs between two bodies.
+    return any(tag.strip().removeprefix("W/") == etag.removeprefix("W/")
+               for tag in header.split(","))
+
+
+def build_page(site: Site, html: str) -> Page:
+    """Split a page rendered with TOKEN_SLOT into the bytes around the token."""
+    head, sep, tail = html.partition(TOKEN_SLOT)
+    if not sep:
+        raise ValueError("rendered landing page has no token slot")
+    head_b, tail_b = head.encode(), tail.encode()
+    etag = 'W/"' + hashlib.blake2b(head_b + tail_b, digest_size=12).hexdigest() + '"'
+    headers = (
+        ("Content-Type", "text/html; charset=utf-8"),
+        # Revalidate every time: cheap (304) and keeps the form token fresh.
+        ("Cache-Control", "no-cache"),
+        ("ETag", etag),
+        *security_headers(False, style_hash(site)),
+    )
+    return Page(head_b, tail_b, etag, headers)
+
+
+class PageCache:
+    """Rendered pages by Site, bounded (oldest dropped first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pages: dict[Site, Page] = {}
+
+    def get(self, site: Site) -> Page | None:
+        return self._pages.get(site)
+
+    def get_or_build(self, site: Site, render: Callable[[Site], str]) -> Page:
+        page = self._pages.get(site)
+        if page is None:
+            page = build_page(site, render(site))
+            if len(self._pages) >= self.size:
+                self._pages.pop(next(iter(self._pages)))
+            self._pages[site] = page
+        return page
+
+    def clear(self) -> None:
+        self._pages.clear()
+
+
+class LandingFastPath:
+    """WSGI middleware: answers ``GET /`` from the page cache without entering Flask.
+
+    Anything it can't answer from the cache (a miss, a bad or unknown host,
+    any other route, the admin host) goes to the Flask app, which renders,
+    fills the cache and handles errors.
+    """
+
+    def __init__(self, app: Callable, registry: SiteRegistry, pages: PageCache,
+                 tokens: FormTokens, admin_host: str = "") -> None:
+        self.app = app
+        self.registry = registry
+        self.pages = pages
+        self.tokens = tokens
+        self.admin_host = admin_host
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            try:
+                site = self.registry.resolve(environ)
+            except InvalidHost:
+                site = None
+            page = self.pages.get(site) if site is not None else None
+            if page is not None and site.domain != self.admin_host:
+                status, headers, body = page.respond(environ, self.tokens.issue(site.domain))
+                start_response(status, headers)
+                return [body]
+        return self.app(environ, start_response)

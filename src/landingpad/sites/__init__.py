@@ -1,0 +1,52 @@
+"""Sites: which domain a request is for and its settings."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request
+from werkzeug.exceptions import BadRequest, NotFound
+
+from landingpad.sites.host import InvalidHost
+from landingpad.sites.registry import SiteRegistry
+from landingpad.sites.site import Site
+
+__all__ = ["Site", "SiteRegistry", "current_site", "get_registry", "init_app",
+           "require_public_site"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["landingpad.sites"] = SiteRegistry(
+        app.config["SITES"],
+        check_seconds=app.config["SITES_CHECK_SECONDS"],
+        cache_size=app.config["PAGE_CACHE_SIZE"],
+    )
+
+
+def get_registry(app: Flask | None = None) -> SiteRegistry:
+    return (app or current_app).extensions["landingpad.sites"]
+
+
+def current_site() -> Site:
+    """The Site of the current request; 400 for a garbage host, 404 for an unknown one."""
+    site = g.get("site")
+    if site is None:
+        try:
+            site = get_registry().resolve(request.environ)
+        except InvalidHost as exc:
+            raise BadRequest(f"The host name of this request is not valid ({exc}).") from None
+        if site is None:
+            raise NotFound("No site is configured for this domain.")
+        g.site = site
+    return site
+
+
+def require_public_site() -> None:
+    """``before_request`` of every public blueprint.
+
+    The admin host never serves public pages; the site is resolved before
+    anything else runs (400/404 early), and public bodies are kept small.
+    """
+    admin_host = current_app.config["ADMIN_HOST"]
+    if admin_host and request.host.split(":")[0].lower() == admin_host:
+        raise NotFound()
+    current_site()
+    request.max_content_length = current_app.config["MAX_FORM_BYTES"]

@@ -1,0 +1,50 @@
+"""Host names: the one place a request's host or a configured domain is normalised."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import idna
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_PORT = re.compile(r":[0-9]{1,5}$")
+
+
+class InvalidHost(ValueError):
+    """The value is not a host name we can serve."""
+
+
+@lru_cache(maxsize=8192)
+def normalize_host(raw: str) -> str:
+    """Return the canonical form of a host: lower case, no port, no trailing dot, IDNA ASCII.
+
+    Raises InvalidHost for anything that is not a DNS host name (IP literals
+    included: a landing page is served for a name, never for an address).
+    """
+    if not raw or len(raw) > 300:
+        raise InvalidHost("missing or oversized host")
+    host = _PORT.sub("", raw.strip())
+    if host.endswith("."):
+        host = host[:-1]
+    if not host:
+        raise InvalidHost("empty host")
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidHost(f"not a valid international domain name: {exc}") from None
+    host = host.lower()
+    if len(host) > 253:
+        raise InvalidHost("host name longer than 253 characters")
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise InvalidHost("host name has an invalid label")
+    if labels[-1].isdigit():
+        raise InvalidHost("IP addresses are not site names")
+    if any(label.startswith("xn--") for label in labels):
+        try:  # a punycode label must decode to a valid IDNA name
+            idna.decode(host)
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidHost(f"invalid punycode label: {exc}") from None
+    return host

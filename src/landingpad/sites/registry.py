@@ -1,0 +1,124 @@
+"""Host -> Site, with the precedence environ > sites file > [defaults] > built-in.
+
+The registry re-reads the sites file when it changes (checked at most every
+``check_seconds``), so ``domain add`` needs no restart. A file that breaks
+on reload is logged and the last good configuration stays in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from landingpad.sites.host import normalize_host
+from landingpad.sites.site import ENVIRON_KEYS, Site, build_site, parse_value
+from landingpad.sites.sitesfile import SitesConfig, SitesFileError, load_sites
+
+log = logging.getLogger(__name__)
+
+
+def request_host(environ: Mapping[str, Any]) -> str:
+    """The host a request is for, as the client named it (Host header, else SERVER_NAME)."""
+    return environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
+
+
+def environ_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
+    """The LANDING_* values nginx passed (uwsgi_param), in ENVIRON_KEYS order.
+
+    Only exact LANDING_* keys count: a visitor's header ``Landing-Title``
+    arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
+    generated nginx map can pass "" for a value a domain doesn't set.
+    """
+    return tuple(environ.get(key) or None for key in ENVIRON_KEYS)
+
+
+class SiteRegistry:
+    def __init__(self, path: Path, check_seconds: float = 1.0, cache_size: int = 4096) -> None:
+        self.path = Path(path)
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._next_check = 0.0
+        self.config: SitesConfig = SitesConfig()
+        self._lookup = lru_cache(maxsize=cache_size)(self._build)
+        self.reload(strict=True)
+
+    # -- the sites file ---------------------------------------------------
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def reload(self, strict: bool = False) -> bool:
+        """Re-read the sites file if it changed. Returns True when a new config took effect.
+
+        ``strict`` raises SitesFileError (at start); otherwise an error is
+        logged and the previous configuration is kept.
+        """
+        with self._lock:
+            stamp = self._file_stamp()
+            if stamp == self._stamp and not strict:
+                return False
+            try:
+                config = load_sites(self.path)
+            except SitesFileError as exc:
+                if strict:
+                    raise
+                log.error("sites file not reloaded, keeping the previous one: %s", exc)
+                self._stamp = stamp  # don't re-parse the same broken file every second
+                return False
+            self.config = config
+            self._stamp = stamp
+            self._lookup.cache_clear()
+            return True
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_seconds
+            self.reload()
+
+    # -- resolution ---------------------------------------------------------
+    def resolve(self, environ: Mapping[str, Any]) -> Site | None:
+        """The Site for a WSGI request, or None when nobody configured its host.
+
+        Raises InvalidHost for a host that is not a host name.
+        """
+        host = normalize_host(request_host(environ))
+        self._maybe_reload()
+        return self._lookup(host, environ_overrides(environ))
+
+    def site_for_host(self, host: str) -> Site | None:
+        """The Site the sites file gives a host (no nginx params): for the CLI."""
+        return self._lookup(normalize_host(host), (None,) * len(ENVIRON_KEYS))
+
+    def _build(self, host: str, overrides: tuple[str | None, ...]) -> Site | None:
+        config = self.config
+        domain = config.hosts.get(host)
+        env_layer: dict[str, Any] = {}
+        for key, raw in zip(ENVIRON_KEYS, overrides, strict=True):
+            if raw is None:
+                continue
+            try:
+                env_layer[key] = parse_value(key, raw)
+            except ValueError as exc:
+                # A bad nginx param falls back to the file/defaults; the owner sees why.
+                log.warning("ignoring uwsgi_param %s for %s: %s", key, host, exc)
+        if domain is None and "LANDING_DOMAIN" in env_layer:
+            domain = config.hosts.get(env_layer["LANDING_DOMAIN"])  # an alias set up in nginx
+        if domain is None and not env_layer:
+            return None
+        site_layer = config.sites.get(domain, {}) if domain else {}
+        return build_site(domain or host, [env_layer, site_layer, config.defaults])
+
+    def domains(self) -> list[str]:
+        """Domains named in the sites file, sorted."""
+        return sorted(self.config.sites)

@@ -1,0 +1,34 @@
+"""Storage: engine, sessions and the queries the features share."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from landingpad.storage.engine import EngineHolder
+
+__all__ = ["get_session", "init_app", "session_factory"]
+
+
+def init_app(app: Flask) -> None:
+    holder = EngineHolder(app.config["DATABASE_URL"])
+    app.extensions["landingpad.db"] = holder
+    app.teardown_appcontext(_close_session)
+
+
+def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
+    holder: EngineHolder = (app or current_app).extensions["landingpad.db"]
+    return sessionmaker(bind=holder.engine, expire_on_commit=False)
+
+
+def get_session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = session_factory()()
+    return g.db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,55 @@
+"""The tables. No IP address or other network data is stored, by design."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from landingpad.storage.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Signup(Base):
+    """One row per (site, normalised email): the sign-up and its consent record."""
+
+    __tablename__ = "signups"
+    __table_args__ = (
+        UniqueConstraint("site", "email"),
+        Index("ix_signups_created_at", "created_at"),
+        Index("ix_signups_email", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site: Mapped[str] = mapped_column(String(253))
+    email: Mapped[str] = mapped_column(String(254))
+    interests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    consent_version: Mapped[str] = mapped_column(String(64))
+    consented_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+
+
+class ConsentText(Base):
+    """Every consent sentence ever shown, by version, so a sign-up's consent can be proven."""
+
+    __tablename__ = "consent_texts"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime]
