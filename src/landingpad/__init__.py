@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, render_template, url_for
+from flask import Flask, Response, g, render_template
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from landingpad import privacy, security, settings, signup, sites, storage
@@ -48,7 +48,8 @@ def configure_templates(app: Flask) -> None:
     def asset_url(filename: str) -> str:
         # A content hash in the URL lets browsers and nginx cache static files forever.
         digest = hashlib.sha256((static / filename).read_bytes()).hexdigest()[:10]
-        return url_for("static", filename=filename, v=digest)
+        # Not url_for: error pages for a garbage Host have no URL adapter.
+        return f"{app.static_url_path}/{filename}?v={digest}"
 
     app.jinja_env.globals.update(asset_url=asset_url, site_style=site_style)
     app.context_processor(lambda: {"site": g.get("site")})

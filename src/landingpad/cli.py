@@ -29,7 +29,8 @@ class AppLoader:
 pass_app = click.make_pass_decorator(AppLoader, ensure=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group("landingpad",
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="landingpad")
 def main() -> None:
     """landingpad: "coming soon" pages with email sign-up for any number of domains.

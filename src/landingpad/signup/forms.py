@@ -27,8 +27,13 @@ def normalise_email(value: str) -> str:
     """
     if len(value) > MAX_EMAIL:
         raise EmailNotValidError(f"The address is longer than {MAX_EMAIL} characters.")
-    info = validate_email(value, check_deliverability=False)
+    # strict: also RFC 5321's 64-character local part; no DNS on the request path.
+    info = validate_email(value, check_deliverability=False, strict=True)
     return info.normalized.lower()
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
 
 
 def _valid_email(form: SignupForm, field: Field) -> None:
@@ -42,7 +47,7 @@ class SignupForm(FlaskForm):
     class Meta:
         csrf = False  # the signed form token and Origin checks protect the public form
 
-    email = EmailField("Your email address", validators=[
+    email = EmailField("Your email address", filters=[_strip], validators=[
         InputRequired("Please enter your email address."),
         Length(max=MAX_EMAIL, message=f"The address is longer than {MAX_EMAIL} characters."),
         _valid_email,

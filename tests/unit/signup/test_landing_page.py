@@ -1,0 +1,132 @@
+import re
+
+import pytest
+
+from landingpad.signup.tokens import Verdict
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+
+def test_landing_page_shows_the_site(client):
+    response = client.get("/", headers={"Host": "coffee.test"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<title>Coffee Club</title>" in html
+    assert '<html lang="en">' in html
+    assert 'type="checkbox" value="Beans"' in html and 'value="Brewing gear"' in html
+    assert 'href="/privacy"' in html and 'mailto:owner@coffee.example.com' in html
+    assert "Set-Cookie" not in response.headers
+
+
+def test_form_fields_have_labels(client):
+    html = client.get("/", headers={"Host": "coffee.test"}).get_data(as_text=True)
+    for field_id in re.findall(r'<input[^>]*\bid="([^"]+)"', html):
+        assert f'for="{field_id}"' in html, field_id
+
+
+def test_cached_fast_path_serves_the_same_page_with_a_fresh_token(client, app):
+    first = client.get("/", headers={"Host": "coffee.test"})    # Flask renders, fills the cache
+    second = client.get("/", headers={"Host": "coffee.test"})   # answered by the WSGI fast path
+    assert app.extensions["landingpad.pages"].get(app.extensions["landingpad.sites"]
+                                                  .site_for_host("coffee.test")) is not None
+    a, b = first.get_data(as_text=True), second.get_data(as_text=True)
+    assert a.replace(token_of(a), "") == b.replace(token_of(b), "")
+    drop = {"Content-Length"}
+    assert {k: v for k, v in first.headers if k not in drop} == \
+           {k: v for k, v in second.headers if k not in drop}
+    tokens = app.extensions["landingpad.tokens"]
+    assert tokens.check("coffee.test", token_of(b), now=tokens.min_fill + 1e10) \
+        is Verdict.EXPIRED  # a real signed token with a time in it
+    assert tokens.check("bikes.test", token_of(b)) is Verdict.INVALID  # bound to the site
+
+
+def test_etag_revalidation_gives_304(client):
+    first = client.get("/", headers={"Host": "coffee.test"})
+    etag = first.headers["ETag"]
+    again = client.get("/", headers={"Host": "coffee.test", "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    other = client.get("/", headers={"Host": "bikes.test", "If-None-Match": etag})
+    assert other.status_code == 200
+
+
+def test_head_has_headers_and_no_body(client):
+    client.get("/", headers={"Host": "coffee.test"})
+    response = client.head("/", headers={"Host": "coffee.test"})
+    assert response.status_code == 200 and response.data == b""
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_strict_security_headers_and_csp_allows_only_the_page_style(client):
+    response = client.get("/", headers={"Host": "coffee.test"})
+    csp = response.headers["Content-Security-Policy"]
+    assert csp.startswith("default-src 'none'")
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert re.search(r"style-src 'self' 'sha256-[A-Za-z0-9+/=]+'", csp)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_hsts_only_over_tls(client):
+    for _ in range(2):  # Flask path, then fast path
+        response = client.get("/", base_url="https://coffee.test")
+        assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_unknown_host_is_a_clear_404(client):
+    response = client.get("/", headers={"Host": "nobody.test"})
+    assert response.status_code == 404
+    assert "No site is configured for this domain." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["bad_host", "a..b", "127.0.0.1", "x" * 300])
+def test_garbage_host_is_400(client, host):
+    assert client.get("/", headers={"Host": host}).status_code == 400
+
+
+HOSTILE = '<script>alert(1)</script>"\'&'
+
+
+def test_hostile_settings_are_escaped_everywhere(client):
+    environ = {"LANDING_TITLE": HOSTILE, "LANDING_TAGLINE": HOSTILE,
+               "LANDING_INTERESTS": f'["{HOSTILE.replace(chr(34), "")}"]',
+               "LANDING_CONSENT": HOSTILE}
+    for path in ("/", "/", "/thanks", "/privacy"):
+        html = client.get(path, headers={"Host": "coffee.test"},
+                          environ_base=environ).get_data(as_text=True)
+        assert "<script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_style_injection_through_accent_is_refused(client):
+    html = client.get("/", headers={"Host": "coffee.test"},
+                      environ_base={"LANDING_ACCENT": "#fff}</style><script>x()</script>"}
+                      ).get_data(as_text=True)
+    assert "<script>" not in html and "--accent:#2a6df4" in html
+
+
+def test_settings_change_means_a_new_page(client):
+    a = client.get("/", headers={"Host": "coffee.test"}, environ_base={"LANDING_TITLE": "One"})
+    b = client.get("/", headers={"Host": "coffee.test"}, environ_base={"LANDING_TITLE": "Two"})
+    assert "One" in a.get_data(as_text=True) and "Two" in b.get_data(as_text=True)
+    assert a.headers["ETag"] != b.headers["ETag"]
+
+
+def test_readable_button_text_on_a_light_accent(client):
+    html = client.get("/", headers={"Host": "coffee.test"},
+                      environ_base={"LANDING_ACCENT": "#ffe066"}).get_data(as_text=True)
+    assert "--on-accent:#000000" in html
+
+
+def test_admin_host_never_serves_public_pages(app_config):
+    from landingpad import create_app
+
+    app_config["ADMIN_HOST"] = "admin.test"
+    (app_config_path := __import__("pathlib").Path(app_config["DATA_DIR"]) / "sites.toml")
+    app_config_path.write_text(app_config_path.read_text() + '[sites."admin.test"]\n')
+    client = create_app(app_config).test_client()
+    for _ in range(2):
+        assert client.get("/", headers={"Host": "admin.test"}).status_code == 404
+    assert client.get("/privacy", headers={"Host": "admin.test"}).status_code == 404

@@ -1,0 +1,64 @@
+import os
+import stat
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from landingpad import create_app
+from landingpad.settings import SettingsError, load, secret_key
+
+
+def test_defaults_follow_the_data_dir(tmp_path):
+    values = load(environ={"LANDINGPAD_DATA_DIR": str(tmp_path)})
+    assert values["SITES"] == tmp_path / "sites.toml"
+    assert values["DATABASE_URL"] == f"sqlite:///{tmp_path / 'landingpad.db'}"
+    assert values["MIN_FILL_SECONDS"] == 2.0 and values["FORM_MAX_AGE"] == 86400
+
+
+def test_environment_variables_are_parsed():
+    values = load(environ={"LANDINGPAD_MIN_FILL_SECONDS": "0.5", "DATABASE_URL": "sqlite://",
+                           "LANDINGPAD_MAX_FORM_BYTES": "4096"})
+    assert values["MIN_FILL_SECONDS"] == 0.5 and values["MAX_FORM_BYTES"] == 4096
+    assert values["DATABASE_URL"] == "sqlite://"
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("LANDINGPAD_MAX_FORM_BYTES", "lots"), ("LANDINGPAD_MAX_FORM_BYTES", "-5"),
+    ("LANDINGPAD_MIN_FILL_SECONDS", "nan"), ("LANDINGPAD_MIN_FILL_SECONDS", "inf"),
+    ("LANDINGPAD_ADMIN_HOST", "admin\r\nX: y"), ("LANDINGPAD_FORM_MAX_AGE", "1e9x"),
+])
+def test_hostile_values_stop_the_app_naming_the_variable(name, raw):
+    with pytest.raises(SettingsError, match=name):
+        load(environ={name: raw})
+
+
+def test_secret_key_is_created_once_private(tmp_path):
+    key = secret_key(tmp_path)
+    assert len(key) == 64 and secret_key(tmp_path) == key
+    assert stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode) == 0o600
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path):
+    with ProcessPoolExecutor(4) as pool:
+        keys = set(pool.map(secret_key, [tmp_path] * 16))
+    assert len(keys) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_create_app_refuses_a_broken_sites_file(tmp_path):
+    from landingpad.sites.sitesfile import SitesFileError
+
+    (tmp_path / "sites.toml").write_text('[sites."a.example"]\nLANDING_ACCENT = "red"\n')
+    with pytest.raises(SitesFileError, match=r"sites.toml:2: .*LANDING_ACCENT"):
+        create_app({"DATA_DIR": str(tmp_path), "SECRET_KEY": "k" * 40})
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from landingpad.settings import SETTINGS
+    from landingpad.sites.site import SITE_FIELDS
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [s.env_name for s in SETTINGS if s.env_name not in readme]
+    missing += [f.key for f in SITE_FIELDS if f.key not in readme]
+    assert missing == []
