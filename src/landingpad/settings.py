@@ -30,6 +30,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number >= 0")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
@@ -75,8 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FORM_MAX_AGE", 86400, "Seconds a served sign-up form stays valid.", _positive_int),
     Setting("MAX_FORM_BYTES", 8192, "Largest public form body accepted (bytes); larger is 413.",
             _positive_int),
-    Setting("PAGE_CACHE_SIZE", 4096, "Rendered landing pages kept in memory per process.",
-            _positive_int),
+    Setting("PAGE_CACHE_SIZE", 4096,
+            "Rendered landing pages kept in memory per process (0: render every request).",
+            _count),
     Setting("SITES_CHECK_SECONDS", 1.0,
             "How often (at most) the sites file is checked for changes.", _positive_float),
 )

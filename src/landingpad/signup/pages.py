@@ -102,6 +102,8 @@ class PageCache:
         page = self._pages.get(site)
         if page is None:
             page = build_page(site, render(site))
+            if self.size == 0:
+                return page  # cache off: every request renders
             if len(self._pages) >= self.size:
                 self._pages.pop(next(iter(self._pages)))
             self._pages[site] = page

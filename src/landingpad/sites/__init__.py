@@ -17,7 +17,6 @@ def init_app(app: Flask) -> None:
     app.extensions["landingpad.sites"] = SiteRegistry(
         app.config["SITES"],
         check_seconds=app.config["SITES_CHECK_SECONDS"],
-        cache_size=app.config["PAGE_CACHE_SIZE"],
     )
 
 

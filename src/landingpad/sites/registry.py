@@ -39,7 +39,7 @@ def environ_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
 
 
 class SiteRegistry:
-    def __init__(self, path: Path, check_seconds: float = 1.0, cache_size: int = 4096) -> None:
+    def __init__(self, path: Path, check_seconds: float = 1.0, cache_size: int = 16384) -> None:
         self.path = Path(path)
         self.check_seconds = check_seconds
         self._lock = threading.Lock()

@@ -1,6 +1,9 @@
+import html as htmllib
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from landingpad.signup.tokens import Verdict
 
@@ -130,3 +133,43 @@ def test_admin_host_never_serves_public_pages(app_config):
     for _ in range(2):
         assert client.get("/", headers={"Host": "admin.test"}).status_code == 404
     assert client.get("/privacy", headers={"Host": "admin.test"}).status_code == 404
+
+
+def test_page_cache_off_renders_every_time(app_config):
+    from landingpad import create_app
+
+    app = create_app({**app_config, "PAGE_CACHE_SIZE": 0})
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get("/", headers={"Host": "coffee.test"}).status_code == 200
+    site = app.extensions["landingpad.sites"].site_for_host("coffee.test")
+    assert app.extensions["landingpad.pages"].get(site) is None
+
+
+def test_page_cache_is_bounded(app):
+    from landingpad.signup.pages import PageCache
+
+    cache = PageCache(2)
+    registry = app.extensions["landingpad.sites"]
+    sites = [registry.resolve({"HTTP_HOST": f"s{i}.test", "LANDING_TITLE": f"S{i}"})
+             for i in range(3)]
+    with app.test_request_context(headers={"Host": "s0.test"}):
+        from landingpad.signup.views import render_landing
+
+        for site in sites:
+            cache.get_or_build(site, render_landing)
+    assert cache.get(sites[0]) is None and cache.get(sites[2]) is not None
+
+
+printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(title=printable.filter(lambda t: t.strip() and any(c in t for c in "<>&\"'")))
+def test_any_title_is_escaped_in_the_page(client, title):
+    body = client.get("/", headers={"Host": "coffee.test"},
+                      environ_base={"LANDING_TITLE": title}).get_data(as_text=True)
+    h1 = re.search(r"<h1>(.*?)</h1>", body, re.S).group(1)
+    assert htmllib.unescape(h1) == title.strip()
+    assert "<" not in h1 and ">" not in h1
