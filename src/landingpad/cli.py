@@ -58,12 +58,12 @@ def show_settings() -> None:
 
 def _register() -> None:
     from landingpad.demo import demo
+    from landingpad.deploy.cli import deploy, domain
     from landingpad.deploy.serve import serve
     from landingpad.signup.cli import export
-    from landingpad.sites.cli import domain
     from landingpad.storage.cli import db
 
-    for command in (db, domain, export, serve, demo):
+    for command in (db, domain, deploy, export, serve, demo):
         main.add_command(command)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -36,14 +37,20 @@ LANDING_LANG = "en-GB"
 
 @click.command()
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
-def demo(port: int) -> None:
-    """Set up a demo data dir (three *.localhost sites, SQLite) and serve it.
+@click.option("--no-nginx", is_flag=True, help="Serve with uWSGI alone (no nginx in front).")
+def demo(port: int, no_nginx: bool) -> None:
+    """Set up a demo data dir (three *.localhost sites, SQLite) and run the real stack.
 
-    Uses LANDINGPAD_DATA_DIR (default ./landingpad-data); an existing sites
-    file is kept as it is.
+    nginx (on 127.0.0.1:PORT) passes each domain's settings to uWSGI, as in
+    production. Uses LANDINGPAD_DATA_DIR (default ./landingpad-data); an
+    existing sites file is kept. `landingpad domain add` in another terminal,
+    with the same LANDINGPAD_DATA_DIR, changes the running demo.
     """
     from landingpad import create_app
+    from landingpad.deploy.nginx import NginxError, find_nginx
+    from landingpad.deploy.render import DeployOptions
     from landingpad.deploy.serve import serve
+    from landingpad.deploy.stack import Stack
     from landingpad.migrations import upgrade
     from landingpad.storage.engine import make_engine
 
@@ -59,8 +66,46 @@ def demo(port: int) -> None:
     engine.dispose()
 
     click.echo(f"data dir: {data_dir}\nsites file: {sites_file}\n")
+    nginx = None if no_nginx else find_nginx(app.config["NGINX"])
+    if nginx is None:
+        if not no_nginx:
+            click.echo("nginx is not installed (apt-get install nginx-light, or ./run demo "
+                       "installs it): serving with uWSGI alone.\n")
+        _print_urls(app, port)
+        click.get_current_context().invoke(serve, port=port)
+        return
+
+    options = DeployOptions(deploy_dir=str(app.config["DEPLOY_DIR"]), data_dir=str(data_dir),
+                            listen=f"127.0.0.1:{port}", processes=2, sites_file=str(sites_file))
+    stack = Stack(options, nginx)
+    if (pid := stack.running_pid()) is not None:
+        raise click.ClickException(f"a demo is already running on this data dir (nginx pid {pid})")
+    try:
+        stack.render(sites_file)
+    except NginxError as exc:
+        raise click.ClickException(f"nginx -t failed: {exc}") from None
+    try:
+        stack.start()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"nginx (pid {stack.nginx.pid}) on 127.0.0.1:{port} -> uWSGI (pid "
+               f"{stack.uwsgi.pid}); configs in {options.deploy_dir}, logs in "
+               f"{options.deploy_dir}/logs\n")
+    _print_urls(app, port)
+    click.echo("Add a domain live:  LANDINGPAD_DATA_DIR=" + str(data_dir)
+               + " landingpad domain add shop.localhost --title Shop\nCtrl-C stops.\n")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        code = stack.wait()
+        click.echo(f"a server exited ({code}); stopping")
+    except KeyboardInterrupt:
+        click.echo("\nstopping")
+    finally:
+        stack.stop()
+
+
+def _print_urls(app, port: int) -> None:  # noqa: ANN001
     click.echo("Open these in a browser (*.localhost needs no DNS setup):")
     for domain in app.extensions["landingpad.sites"].domains():
         click.echo(f"  http://{domain}:{port}/")
     click.echo("\nExport the sign-ups with:  landingpad export\n")
-    click.get_current_context().invoke(serve, port=port)

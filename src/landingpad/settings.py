@@ -68,6 +68,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATA_DIR", "./landingpad-data",
             "Folder for the database, assets, mail folder, generated configs and secret key."),
     Setting("SITES", None, "The sites file (TOML). Default: $LANDINGPAD_DATA_DIR/sites.toml."),
+    Setting("DEPLOY_DIR", None,
+            "Where `deploy render` writes nginx/uWSGI configs. "
+            "Default: $LANDINGPAD_DATA_DIR/deploy."),
+    Setting("NGINX", "", "The nginx binary. Default: nginx on PATH, else /usr/sbin/nginx."),
+    Setting("NGINX_CONF", None,
+            "The main nginx config to test and reload after a domain change. "
+            "Default: $LANDINGPAD_DEPLOY_DIR/nginx.conf "
+            "(use /etc/nginx/nginx.conf with a system nginx)."),
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL. Default: SQLite in the data dir. "
             "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
@@ -117,6 +125,8 @@ def load(overrides: Mapping[str, Any] | None = None,
     data_dir = Path(values["DATA_DIR"]).resolve()
     values["DATA_DIR"] = data_dir
     values["SITES"] = Path(values["SITES"] or data_dir / "sites.toml")
+    values["DEPLOY_DIR"] = Path(values["DEPLOY_DIR"] or data_dir / "deploy").resolve()
+    values["NGINX_CONF"] = Path(values["NGINX_CONF"] or values["DEPLOY_DIR"] / "nginx.conf")
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
     values.update(overrides)  # anything else (e.g. TESTING) passes through to Flask

@@ -1,4 +1,4 @@
-"""uWSGI options, in one place for `landingpad serve` and the rendered ini."""
+"""uWSGI options, in one place for `landingpad serve` and the rendered uwsgi.ini."""
 
 from __future__ import annotations
 
@@ -27,20 +27,35 @@ def default_processes() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-def app_options(processes: int) -> list[str]:
-    """Options every landingpad uWSGI instance runs with."""
+def app_options(processes: int) -> list[tuple[str, str | None]]:
+    """(option, value) pairs every landingpad uWSGI instance runs with (None: a flag)."""
     return [
-        "--module", "landingpad.wsgi:app",
-        "--master", "--processes", str(processes),
-        "--need-app", "--die-on-term", "--strict", "--vacuum", "--single-interpreter",
-        "--py-call-osafterfork",  # run Python's at-fork hooks in workers
-        "--post-buffering", "8192", "--buffer-size", "16384",
-        "--harakiri", "30", "--max-requests", "20000",
-        "--log-format", LOG_FORMAT,
+        ("module", "landingpad.wsgi:app"),
+        ("master", None),
+        ("processes", str(processes)),
+        ("need-app", None),            # refuse to start without a working app
+        ("die-on-term", None),         # SIGTERM stops, as systemd expects
+        ("strict", None),              # unknown options are errors
+        ("vacuum", None),              # remove the socket and pid files on exit
+        ("single-interpreter", None),
+        ("py-call-osafterfork", None),  # run Python's at-fork hooks in workers
+        ("post-buffering", "8192"),
+        ("buffer-size", "16384"),
+        ("harakiri", "30"),            # a stuck request is killed after 30 s
+        ("max-requests", "20000"),     # recycle workers now and then
+        ("log-format", LOG_FORMAT),
     ]
 
 
 def http_args(bind: str, processes: int) -> list[str]:
     """A standalone HTTP server (uWSGI's HTTP router) for local use."""
-    return [uwsgi_binary(), "--http", bind, "--http-keepalive",
-            "--static-map", f"/static={STATIC_DIR}", *app_options(processes)]
+    args = [uwsgi_binary(), "--http", bind, "--http-keepalive",
+            "--static-map", f"/static={STATIC_DIR}"]
+    for name, value in app_options(processes):
+        args += [f"--{name}"] + ([value] if value is not None else [])
+    return args
+
+
+def ini_lines(processes: int) -> list[str]:
+    return [f"{name} = {'true' if value is None else value}"
+            for name, value in app_options(processes)]

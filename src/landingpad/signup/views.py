@@ -6,7 +6,7 @@ import logging
 from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, Forbidden, UnsupportedMediaType
+from werkzeug.exceptions import BadRequest, Forbidden, TooManyRequests, UnsupportedMediaType
 
 from landingpad.signup.forms import SignupForm
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
@@ -111,6 +111,13 @@ def signup() -> Response:
                   interests=form.interests.data or [], consent_version=site.consent_version,
                   consent_text=site.consent_text)
     return redirect(url_for(".thanks"), 303)
+
+
+@bp.get("/too-many-requests")
+def too_many_requests() -> Response:
+    """The styled page nginx shows (error_page 429) when a client posts too often."""
+    raise TooManyRequests("Too many sign-ups from your network in a short time. "
+                          "Please wait a minute and try again.")
 
 
 @bp.get("/thanks")

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from landingpad.sites import params
 from landingpad.sites.host import normalize_host
 from landingpad.sites.site import ENVIRON_KEYS, Site, build_site, parse_value
 from landingpad.sites.sitesfile import SitesConfig, SitesFileError, load_sites
@@ -35,7 +36,19 @@ def environ_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
     arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
     generated nginx map can pass "" for a value a domain doesn't set.
     """
-    return tuple(environ.get(key) or None for key in ENVIRON_KEYS)
+    values = tuple(environ.get(key) or None for key in ENVIRON_KEYS)
+    if environ.get(params.ENCODING_KEY) == params.ENCODING_URL:
+        values = tuple(_decode(v) for v in values)
+    return values
+
+
+def _decode(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return params.decode(value)
+    except UnicodeDecodeError:
+        return "\x00"  # not UTF-8: fails validation below and is logged, like any bad value
 
 
 class SiteRegistry:

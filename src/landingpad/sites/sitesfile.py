@@ -31,6 +31,12 @@ class SitesConfig:
     sites: dict[str, dict[str, Any]] = field(default_factory=dict)  # domain -> parsed values
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # domain -> aliases
     hosts: dict[str, str] = field(default_factory=dict)  # every host (domain or alias) -> domain
+    tls: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain -> (cert, key) paths
+
+
+# Paths that go into nginx config: absolute, and no character nginx would read as syntax.
+_CONFIG_PATH = re.compile(r"^/[A-Za-z0-9._/@+-]{1,500}$")
+SITE_EXTRAS = ("aliases", "tls_certificate", "tls_certificate_key")
 
 
 def _line_of(text: str, table: str | None, key: str) -> int | None:
@@ -97,6 +103,7 @@ def parse_sites(text: str, path: Path) -> SitesConfig:
     sites: dict[str, dict[str, Any]] = {}
     aliases: dict[str, tuple[str, ...]] = {}
     hosts: dict[str, str] = {}
+    tls: dict[str, tuple[str, str]] = {}
     for name, raw in sites_raw.items():
         table = f'sites."{name}"'
         if not isinstance(raw, dict):
@@ -105,7 +112,7 @@ def parse_sites(text: str, path: Path) -> SitesConfig:
             domain = normalize_host(name)
         except InvalidHost as exc:
             raise _fail(path, text, table, "", f"not a valid domain name: {exc}") from None
-        values = _parse_layer(path, text, table, raw, allowed_extra=("aliases",))
+        values = _parse_layer(path, text, table, raw, allowed_extra=SITE_EXTRAS)
         values.pop("LANDING_DOMAIN", None)  # the table's name is the domain
         names = raw.get("aliases", [])
         if not isinstance(names, list) or not all(isinstance(a, str) for a in names):
@@ -123,7 +130,17 @@ def parse_sites(text: str, path: Path) -> SitesConfig:
             hosts[host] = domain
         sites[domain] = values
         aliases[domain] = tuple(normalised)
-    return SitesConfig(defaults=defaults, sites=sites, aliases=aliases, hosts=hosts)
+        cert, key = raw.get("tls_certificate"), raw.get("tls_certificate_key")
+        if (cert is None) != (key is None):
+            raise _fail(path, text, table, "tls_certificate" if cert is None else
+                        "tls_certificate_key", "set both tls_certificate and tls_certificate_key")
+        if cert is not None:
+            for name, value in (("tls_certificate", cert), ("tls_certificate_key", key)):
+                if not isinstance(value, str) or not _CONFIG_PATH.match(value):
+                    raise _fail(path, text, table, name,
+                                "must be an absolute path of letters, digits and ._/@+-")
+            tls[domain] = (cert, key)
+    return SitesConfig(defaults=defaults, sites=sites, aliases=aliases, hosts=hosts, tls=tls)
 
 
 def load_sites(path: Path) -> SitesConfig:

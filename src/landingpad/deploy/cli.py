@@ -1,0 +1,210 @@
+"""``landingpad deploy render`` and ``landingpad domain list|add|remove|import``."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from landingpad.cli import pass_app
+from landingpad.deploy.domains import DomainError, DomainManager
+from landingpad.deploy.files import write_atomic
+from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
+from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
+from landingpad.sites import get_registry
+from landingpad.sites.edit import add_site, remove_site
+from landingpad.sites.host import InvalidHost, normalize_host
+from landingpad.sites.site import parse_value
+from landingpad.sites.sitesfile import load_sites
+
+
+@click.group()
+def deploy() -> None:
+    """Generate the production configuration (nginx + uWSGI)."""
+
+
+@deploy.command("render")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the files (default: $LANDINGPAD_DEPLOY_DIR).")
+@click.option("--listen", default="80", show_default=True, help="nginx HTTP listen address.")
+@click.option("--https-listen", default="443", show_default=True,
+              help="nginx HTTPS listen address (domains with a certificate).")
+@click.option("--upstream", "upstreams", multiple=True, metavar="unix:PATH|HOST:PORT",
+              help="uWSGI node(s); repeat for several (default: the local socket).")
+@click.option("--processes", type=click.IntRange(1, 64), help="uWSGI worker processes.")
+@click.option("--cache-seconds", default=1, show_default=True, type=click.IntRange(0, 3600),
+              help="Micro-cache lifetime of GET / in nginx.")
+@click.option("--signup-rate", default="20r/m", show_default=True,
+              help="nginx limit_req rate for POST /signup per client.")
+@click.option("--client-max-body-size", default="16k", show_default=True)
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Run nginx -t on the result.")
+@pass_app
+def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noqa: ANN001
+    """Write nginx.conf, landingpad*.conf and uwsgi.ini for this install.
+
+    On a server with a system nginx, include OUT/landingpad.conf from its
+    http block; OUT/nginx.conf is a complete config for `nginx -c`.
+    """
+    app = load_app()
+    deploy_dir = (out or app.config["DEPLOY_DIR"]).resolve()
+    options = DeployOptions(
+        deploy_dir=str(deploy_dir), data_dir=str(app.config["DATA_DIR"]),
+        listen=opts["listen"], https_listen=opts["https_listen"],
+        upstreams=list(opts["upstreams"]),
+        cache_seconds=opts["cache_seconds"], signup_rate=opts["signup_rate"],
+        client_max_body_size=opts["client_max_body_size"],
+        sites_file=str(app.config["SITES"]),
+        **({"processes": opts["processes"]} if opts["processes"] else {}),
+    )
+    for name, text in render_all(options, load_sites(app.config["SITES"])).items():
+        write_atomic(deploy_dir / name, text.encode())
+        click.echo(f"wrote {deploy_dir / name}")
+    prepare_dirs(options)
+    options.save()
+    binary = find_nginx(app.config["NGINX"])
+    if check and binary:
+        try:
+            Nginx(binary, deploy_dir / "nginx.conf").test()
+        except NginxError as exc:
+            raise click.ClickException(f"nginx -t failed: {exc}") from None
+        click.echo("nginx -t: ok")
+    elif check:
+        click.echo("nginx not found: not tested (apt-get install nginx-light)")
+
+
+@click.group()
+def domain() -> None:
+    """Add, remove and list domains (sites file + nginx, in one step)."""
+
+
+@domain.command("list")
+@pass_app
+def domain_list(load_app) -> None:  # noqa: ANN001
+    """One domain per line: domain, title, aliases (tab-separated)."""
+    registry = get_registry(load_app())
+    for name in registry.domains():
+        site = registry.site_for_host(name)
+        aliases = ",".join(registry.config.aliases.get(name, ()))
+        click.echo(f"{name}\t{site.title if site else ''}\t{aliases}")
+
+
+def _hostname(value: str, hint: str) -> str:
+    try:
+        return normalize_host(value)
+    except InvalidHost as exc:
+        raise click.BadParameter(f"{value!r} is not a valid host name ({exc})",
+                                 param_hint=hint) from None
+
+
+def site_values(fields: dict[str, Any], hint: str = "") -> dict[str, Any]:
+    """Turn CLI/CSV fields into checked sites-file values (BadParameter on a bad one)."""
+    values: dict[str, Any] = {}
+    for key, raw in fields.items():
+        if raw in (None, "", ()):
+            continue
+        if key == "aliases":
+            values["aliases"] = [_hostname(a, hint or "--alias") for a in raw]
+        elif key in ("tls_certificate", "tls_certificate_key"):
+            values[key] = str(raw)
+        else:
+            try:
+                values[key] = parse_value(key, raw)
+            except ValueError as exc:
+                raise click.BadParameter(f"{key}: {exc}", param_hint=hint or None) from None
+    return values
+
+
+def _apply(load_app, edit: Callable[[str], str]) -> None:  # noqa: ANN001
+    manager = DomainManager.from_config(load_app().config)
+    try:
+        outcome = manager.apply(edit)
+    except DomainError as exc:
+        raise click.ClickException(str(exc)) from None
+    for message in outcome.messages:
+        click.echo(message)
+
+
+@domain.command("add")
+@click.argument("name", metavar="DOMAIN")
+@click.option("--title", help="Page title.")
+@click.option("--email", help="Owner's contact address.")
+@click.option("--tagline", help="One line under the title.")
+@click.option("--interests", help="Comma-separated checkbox options.")
+@click.option("--accent", help="Accent colour (#rrggbb).")
+@click.option("--lang", help="Language tag.")
+@click.option("--logo", help="Logo path on the site.")
+@click.option("--double-optin/--no-double-optin", default=None)
+@click.option("--alias", "aliases", multiple=True, help="Another host name (repeatable).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) path.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="TLS key path.")
+@pass_app
+def domain_add(load_app, name: str, **opts: Any) -> None:  # noqa: ANN001
+    """Add DOMAIN: write the sites file and nginx map, nginx -t, reload (or roll back)."""
+    domain_name = _hostname(name, "DOMAIN")
+    values = site_values({
+        "LANDING_TITLE": opts["title"], "LANDING_EMAIL": opts["email"],
+        "LANDING_TAGLINE": opts["tagline"], "LANDING_INTERESTS": opts["interests"],
+        "LANDING_ACCENT": opts["accent"], "LANDING_LANG": opts["lang"],
+        "LANDING_LOGO": opts["logo"], "LANDING_DOUBLE_OPTIN": opts["double_optin"],
+        "aliases": opts["aliases"], "tls_certificate": opts["tls_cert"],
+        "tls_certificate_key": opts["tls_key"],
+    })
+    _apply(load_app, lambda text: add_site(text, domain_name, values))
+    click.echo(f"added {domain_name}")
+
+
+@domain.command("remove")
+@click.argument("name", metavar="DOMAIN")
+@pass_app
+def domain_remove(load_app, name: str) -> None:  # noqa: ANN001
+    """Remove DOMAIN from the sites file and nginx (its sign-ups are kept)."""
+    domain_name = _hostname(name, "DOMAIN")
+    _apply(load_app, lambda text: remove_site(text, domain_name))
+    click.echo(f"removed {domain_name}")
+
+
+IMPORT_COLUMNS = {"domain": None, "title": "LANDING_TITLE", "email": "LANDING_EMAIL",
+                  "tagline": "LANDING_TAGLINE", "interests": "LANDING_INTERESTS",
+                  "accent": "LANDING_ACCENT", "lang": "LANDING_LANG", "aliases": "aliases"}
+
+
+@domain.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.File("r", encoding="utf-8"))
+@pass_app
+def domain_import(load_app, csv_file) -> None:  # noqa: ANN001
+    """Add many domains from a CSV file, all or nothing.
+
+    Columns (header row): domain, and optionally title, email, tagline,
+    interests and aliases (both ';'-separated), accent, lang.
+    """
+    reader = csv.DictReader(csv_file)
+    unknown = set(reader.fieldnames or []) - set(IMPORT_COLUMNS)
+    if not reader.fieldnames or "domain" not in reader.fieldnames or unknown:
+        raise click.ClickException(
+            f"the header must name 'domain' and only these columns: {', '.join(IMPORT_COLUMNS)}"
+            + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+    rows: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for number, row in enumerate(reader, start=2):
+        hint = f"line {number}"
+        name = _hostname((row.get("domain") or "").strip(), hint)
+        if name in seen:
+            raise click.ClickException(f"{hint}: {name} appears twice")
+        seen.add(name)
+        fields = {key: (row.get(column) or "").strip() for column, key in IMPORT_COLUMNS.items()
+                  if key}
+        for key in ("LANDING_INTERESTS", "aliases"):
+            fields[key] = tuple(p.strip() for p in fields[key].split(";") if p.strip())
+        rows.append((name, site_values(fields, hint)))
+
+    def edit(text: str) -> str:
+        for name, values in rows:
+            text = add_site(text, name, values)
+        return text
+
+    _apply(load_app, edit)
+    click.echo(f"imported {len(rows)} domains")

@@ -1,0 +1,88 @@
+"""Add and remove domains: the sites file and the nginx maps change together or not at all.
+
+Each change runs under a lock: write the new nginx files, `nginx -t`, write the
+sites file, reload nginx. If the test or the reload fails, every file is put
+back byte for byte and nginx's message is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from landingpad.deploy.files import exclusive_lock, restore, write_atomic
+from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
+from landingpad.deploy.render import DeployOptions, render_all
+from landingpad.sites.edit import EditError
+from landingpad.sites.sitesfile import SitesConfig, SitesFileError, parse_sites
+
+
+class DomainError(RuntimeError):
+    """The change was refused or rolled back; nothing changed."""
+
+
+@dataclass
+class Outcome:
+    config: SitesConfig
+    messages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DomainManager:
+    sites_path: Path
+    data_dir: Path
+    deploy_dir: Path
+    nginx_binary: str
+    nginx_conf: Path
+
+    @classmethod
+    def from_config(cls, config: dict) -> DomainManager:
+        return cls(sites_path=Path(config["SITES"]), data_dir=Path(config["DATA_DIR"]),
+                   deploy_dir=Path(config["DEPLOY_DIR"]),
+                   nginx_binary=find_nginx(config["NGINX"]) or "",
+                   nginx_conf=Path(config["NGINX_CONF"]))
+
+    def apply(self, edit: Callable[[str], str]) -> Outcome:
+        """Apply ``edit`` to the sites file text, then make nginx follow, or roll back."""
+        with exclusive_lock(self.data_dir / ".domains.lock"):
+            old_bytes = self.sites_path.read_bytes() if self.sites_path.exists() else None
+            try:
+                new_text = edit(old_bytes.decode("utf-8") if old_bytes else "")
+                config = parse_sites(new_text, self.sites_path)
+            except (EditError, SitesFileError, UnicodeDecodeError) as exc:
+                raise DomainError(str(exc)) from None
+
+            outcome = Outcome(config)
+            options = DeployOptions.load(self.deploy_dir)
+            nginx = Nginx(self.nginx_binary, self.nginx_conf) if self.nginx_binary else None
+            backups: dict[Path, bytes | None] = {}
+            try:
+                if options is not None:
+                    for name, text in render_all(options, config).items():
+                        path = self.deploy_dir / name
+                        before = path.read_bytes() if path.exists() else None
+                        if before != text.encode():
+                            backups[path] = before
+                            write_atomic(path, text.encode())
+                    if nginx is not None:
+                        nginx.test()
+                    else:
+                        outcome.messages.append("nginx not found: configs written but not tested")
+                backups[self.sites_path] = old_bytes
+                write_atomic(self.sites_path, new_text.encode())
+                if options is None:
+                    outcome.messages.append(
+                        "no rendered nginx config (landingpad deploy render): "
+                        "the app picks the change up from the sites file")
+                elif nginx is not None:
+                    if nginx.reload():
+                        outcome.messages.append("nginx reloaded")
+                    else:
+                        outcome.messages.append(
+                            "nginx is not running: the new config applies when it starts")
+            except (NginxError, OSError) as exc:
+                for path, before in backups.items():
+                    restore(path, before)
+                raise DomainError(f"rolled back, nothing changed: {exc}") from None
+            return outcome

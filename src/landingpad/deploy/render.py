@@ -1,0 +1,160 @@
+"""Render the nginx and uWSGI configuration for an install, from the sites file.
+
+Files (all in the deploy dir):
+  nginx.conf              a complete main config (demo, tests, or nginx -c)
+  landingpad.conf         the http-level part to include from a system nginx
+  landingpad-app.conf     the locations every server block shares
+  landingpad-params.conf  uwsgi_params + the per-domain LANDING_* params + uwsgi_pass
+  landingpad-maps.conf    host -> site, and the per-site values, as maps
+  uwsgi.ini               the app server
+The options a render used are kept in deploy.json, so `domain add` re-renders
+the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines
+from landingpad.sites import params
+from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS
+from landingpad.sites.sitesfile import SitesConfig
+
+OPTIONS_FILE = "deploy.json"
+NGINX_FILES = ("nginx.conf", "landingpad.conf", "landingpad-app.conf", "landingpad-params.conf",
+               "landingpad-maps.conf")
+
+_env = Environment(loader=PackageLoader("landingpad.deploy", "templates"), autoescape=False,  # noqa: S701 - nginx syntax, not HTML; values are encoded
+                   undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
+                   lstrip_blocks=True)
+
+
+@dataclass
+class DeployOptions:
+    deploy_dir: str
+    data_dir: str
+    listen: str = "80"
+    https_listen: str = "443"
+    upstreams: list[str] = field(default_factory=list)  # default: the uWSGI socket below
+    socket: str = ""
+    processes: int = field(default_factory=default_processes)
+    cache_seconds: int = 1
+    signup_rate: str = "20r/m"
+    signup_burst: int = 10
+    client_max_body_size: str = "16k"
+    sites_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.socket:
+            self.socket = str(Path(self.deploy_dir) / "uwsgi.sock")
+            if len(self.socket) > 100:  # unix socket paths are limited to 107 bytes
+                digest = hashlib.sha256(self.deploy_dir.encode()).hexdigest()[:12]
+                self.socket = f"/tmp/landingpad-{digest}.sock"  # noqa: S108 - 0660, named per install
+        self.upstreams = self.upstreams or [f"unix:{self.socket}"]
+
+    def save(self) -> None:
+        path = Path(self.deploy_dir) / OPTIONS_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, deploy_dir: Path) -> DeployOptions | None:
+        path = deploy_dir / OPTIONS_FILE
+        if not path.exists():
+            return None
+        return cls(**json.loads(path.read_text()))
+
+
+def _find(*candidates: str) -> str:
+    for candidate in candidates:
+        if Path(candidate).exists():
+            return candidate
+    return candidates[0]
+
+
+def _map_sizes(config: SitesConfig) -> tuple[int, int]:
+    """map_hash_max_size / bucket_size big enough that nginx needs no tuning by hand."""
+    entries = max(len(config.hosts), 1)
+    max_size = 1024
+    while max_size < entries * 2:
+        max_size *= 2
+    longest = max((len(h) for h in config.hosts), default=0)
+    bucket = 64
+    while bucket < longest + 32:
+        bucket *= 2
+    return max_size, bucket
+
+
+def render_maps(config: SitesConfig) -> str:
+    hosts = sorted(config.hosts.items())
+    value_maps = []
+    for f in SITE_FIELDS:
+        if f.key == "LANDING_DOMAIN":
+            continue
+        values = [(domain, params.encode(values[f.key]))
+                  for domain, values in sorted(config.sites.items()) if f.key in values]
+        if values:
+            value_maps.append((f.key, f.key.lower(), values))
+    max_size, bucket = _map_sizes(config)
+    return _env.get_template("landingpad-maps.conf.j2").render(
+        hosts=hosts, value_maps=value_maps, hash_max_size=max_size, hash_bucket_size=bucket)
+
+
+def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
+    """Every generated file's name and text."""
+    deploy_dir = Path(options.deploy_dir)
+    # A param per key that some site sets in the file; nginx passes "" (unset) for the rest.
+    keys = ["LANDING_DOMAIN"] + [k for k in FIELDS_BY_KEY if k != "LANDING_DOMAIN" and any(
+        k in values for values in config.sites.values())]
+    tls_sites = [
+        {"domain": domain, "names": [domain, *config.aliases.get(domain, ())],
+         "certificate": cert, "key": key}
+        for domain, (cert, key) in sorted(config.tls.items())
+    ]
+    context = {
+        "deploy_dir": deploy_dir,
+        "www_root": deploy_dir / "www",
+        "acme_root": deploy_dir / "acme",
+        "listen": options.listen,
+        "https_listen": options.https_listen,
+        "upstreams": options.upstreams,
+        "cache_seconds": options.cache_seconds,
+        "signup_rate": options.signup_rate,
+        "signup_burst": options.signup_burst,
+        "client_max_body_size": options.client_max_body_size,
+        "param_vars": [(k, k.lower()) for k in keys],
+        "tls_sites": tls_sites,
+        "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
+        "uwsgi_params": _find("/etc/nginx/uwsgi_params", "/usr/local/nginx/conf/uwsgi_params"),
+        "run_as_root": os.geteuid() == 0,
+    }
+    env = [("LANDINGPAD_DATA_DIR", options.data_dir)]
+    if options.sites_file:
+        env.append(("LANDINGPAD_SITES", options.sites_file))
+    files = {name: _env.get_template(f"{name}.j2").render(**context)
+             for name in NGINX_FILES if name != "landingpad-maps.conf"}
+    files["landingpad-maps.conf"] = render_maps(config)
+    files["uwsgi.ini"] = _env.get_template("uwsgi.ini.j2").render(
+        deploy_dir=deploy_dir, socket=options.socket, app_lines=ini_lines(options.processes),
+        env=env)
+    return files
+
+
+def prepare_dirs(options: DeployOptions) -> None:
+    """The folders nginx needs, and a web root that holds nothing but static files."""
+    deploy_dir = Path(options.deploy_dir)
+    for sub in ("logs", "cache", "acme", "www", "tmp"):
+        (deploy_dir / sub).mkdir(parents=True, exist_ok=True)
+    assets = Path(options.data_dir) / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    for name, target in (("static", STATIC_DIR), ("assets", assets)):
+        link = deploy_dir / "www" / name
+        if link.is_symlink() and Path(os.readlink(link)) != target:
+            link.unlink()
+        if not link.is_symlink():
+            link.symlink_to(target, target_is_directory=True)

@@ -1,0 +1,49 @@
+"""Edit the sites file text, keeping the owner's comments and layout (tomlkit)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+
+class EditError(ValueError):
+    """The change can't be made (the domain exists, is missing, or the file is broken)."""
+
+
+def _doc(text: str) -> tomlkit.TOMLDocument:
+    try:
+        return tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise EditError(f"the sites file is not valid TOML: {exc}") from None
+
+
+def _dumps(doc: tomlkit.TOMLDocument) -> str:
+    # One newline at the end, so add then remove gives back the same bytes.
+    return tomlkit.dumps(doc).rstrip("\n") + "\n"
+
+
+def add_site(text: str, domain: str, values: Mapping[str, Any]) -> str:
+    """Return the text with a new ``[sites."domain"]`` table (values: LANDING_* and extras)."""
+    doc = _doc(text)
+    if "sites" not in doc:
+        doc["sites"] = tomlkit.table(is_super_table=True)
+    sites = doc["sites"]
+    if domain in sites:
+        raise EditError(f"{domain} is already in the sites file (remove it first to replace it)")
+    table = tomlkit.table()
+    for key, value in values.items():
+        table[key] = list(value) if isinstance(value, tuple) else value
+    sites[domain] = table
+    return _dumps(doc)
+
+
+def remove_site(text: str, domain: str) -> str:
+    doc = _doc(text)
+    sites = doc.get("sites")
+    if sites is None or domain not in sites:
+        raise EditError(f"{domain} is not in the sites file")
+    del sites[domain]
+    return _dumps(doc)

@@ -1,0 +1,167 @@
+"""Rendered deployment text, held against expected text (as datasette's test_package does)."""
+
+from pathlib import Path
+
+import pytest
+
+from landingpad.deploy.render import DeployOptions, render_all, render_maps
+from landingpad.sites import params
+from landingpad.sites.sitesfile import parse_sites
+
+SITES = """
+[sites."coffee.example"]
+LANDING_TITLE = "Coffee Club"
+LANDING_INTERESTS = ["Beans", "Brewing gear"]
+aliases = ["www.coffee.example"]
+[sites."bikes.example"]
+LANDING_TITLE = 'Say "hi"; } server { $host 100%'
+"""
+
+EXPECTED_MAPS = '''\
+# landingpad: per-domain settings as maps, rendered from the sites file.
+# Values are percent-encoded (nginx has no escape for "$"); the app decodes them.
+map_hash_max_size 1024;
+map_hash_bucket_size 64;
+
+map $host $landing_domain {
+    hostnames;
+    default "";
+    bikes.example "bikes.example";
+    coffee.example "coffee.example";
+    www.coffee.example "coffee.example";
+}
+
+map $landing_domain $landing_title {
+    default "";
+    bikes.example "Say %22hi%22%3B %7D server %7B %24host 100%25";
+    coffee.example "Coffee Club";
+}
+
+map $landing_domain $landing_interests {
+    default "";
+    coffee.example "[%22Beans%22, %22Brewing gear%22]";
+}
+'''
+
+
+@pytest.fixture
+def config():
+    return parse_sites(SITES, Path("sites.toml"))
+
+
+@pytest.fixture
+def files(config, tmp_path):
+    options = DeployOptions(deploy_dir="/srv/lp/deploy", data_dir="/srv/lp", listen="80",
+                            processes=3, sites_file="/srv/lp/sites.toml")
+    return render_all(options, config)
+
+
+def test_maps_text(config):
+    assert render_maps(config) == EXPECTED_MAPS
+
+
+def test_uwsgi_ini_text(files):
+    assert files["uwsgi.ini"] == """\
+; landingpad: uWSGI config, rendered by `landingpad deploy render`.
+; Start with: uwsgi --ini /srv/lp/deploy/uwsgi.ini   (or the systemd unit in the README)
+[uwsgi]
+socket = /srv/lp/deploy/uwsgi.sock
+chmod-socket = 660
+module = landingpad.wsgi:app
+master = true
+processes = 3
+need-app = true
+die-on-term = true
+strict = true
+vacuum = true
+single-interpreter = true
+py-call-osafterfork = true
+post-buffering = 8192
+buffer-size = 16384
+harakiri = 30
+max-requests = 20000
+log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms
+env = LANDINGPAD_DATA_DIR=/srv/lp
+env = LANDINGPAD_SITES=/srv/lp/sites.toml
+"""
+
+
+@pytest.mark.parametrize(("name", "snippet"), [
+    ("landingpad-app.conf", "location / {\n    try_files $uri @app;\n}"),
+    ("landingpad-app.conf", "root /srv/lp/deploy/www;"),
+    ("landingpad-app.conf", "uwsgi_cache_methods GET HEAD;\n    uwsgi_cache_valid 200 1s;"),
+    ("landingpad-app.conf", "add_header X-Cache-Status $upstream_cache_status always;"),
+    ("landingpad-app.conf", "limit_req_status 429;\n    error_page 429 /too-many-requests;"),
+    ("landingpad-app.conf", "location ^~ /.well-known/acme-challenge/ {"),
+    ("landingpad-params.conf", "uwsgi_param LANDING_ENCODING url;"),
+    ("landingpad-params.conf", "uwsgi_param LANDING_DOMAIN $landing_domain;\n"
+                               "uwsgi_param LANDING_TITLE $landing_title;\n"),
+    ("landingpad-params.conf", "uwsgi_pass landingpad_app;"),
+    ("landingpad.conf", "upstream landingpad_app {\n    server unix:/srv/lp/deploy/uwsgi.sock;\n}"),
+    ("landingpad.conf", "log_format landingpad_noip '$time_iso8601 $host"),
+    ("landingpad.conf", "listen 80 default_server;"),
+    ("nginx.conf", "include /srv/lp/deploy/landingpad.conf;"),
+])
+def test_rendered_snippets(files, name, snippet):
+    assert snippet in files[name]
+
+
+def test_no_ip_address_is_ever_logged(files):
+    text = "".join(files.values())
+    assert "$remote_addr" not in text and "%(addr)" not in text
+    assert "$binary_remote_addr zone=landingpad_signup" in text  # counted in memory only
+
+
+def test_params_only_for_keys_some_site_sets(files):
+    assert "LANDING_ACCENT" not in files["landingpad-params.conf"]
+
+
+def test_several_upstreams():
+    options = DeployOptions(deploy_dir="/d", data_dir="/", upstreams=["10.0.0.1:3031",
+                                                                      "unix:/run/b.sock"])
+    text = render_all(options, parse_sites("", Path("s")))["landingpad.conf"]
+    assert "    server 10.0.0.1:3031;\n    server unix:/run/b.sock;\n" in text
+
+
+def test_tls_sites_get_their_own_server_blocks():
+    config = parse_sites('[sites."a.example"]\naliases = ["www.a.example"]\n'
+                         'tls_certificate = "/etc/ssl/a.pem"\n'
+                         'tls_certificate_key = "/etc/ssl/a.key"\n', Path("s"))
+    text = render_all(DeployOptions(deploy_dir="/d", data_dir="/"), config)["landingpad.conf"]
+    assert "server_name a.example www.a.example;" in text
+    assert "return 301 https://$host$request_uri;" in text
+    assert "listen 443 ssl http2;" in text and "ssl_certificate /etc/ssl/a.pem;" in text
+
+
+@pytest.mark.parametrize("path", ['/etc/ssl/a.pem; include /etc/passwd', "relative.pem",
+                                  "/etc/ssl/$host.pem", '/etc/ssl/"a.pem'])
+def test_certificate_paths_cannot_inject_config(path):
+    from landingpad.sites.sitesfile import SitesFileError
+
+    with pytest.raises(SitesFileError, match="tls_certificate"):
+        parse_sites(f'[sites."a.example"]\ntls_certificate = \'{path}\'\n'
+                    f'tls_certificate_key = "/k.pem"\n', Path("s"))
+
+
+def test_long_deploy_dirs_get_a_short_socket_path():
+    options = DeployOptions(deploy_dir="/x" * 60, data_dir="/")
+    assert len(options.socket) < 100 and options.socket.endswith(".sock")
+
+
+def test_encoded_values_round_trip_through_the_app(app_config):
+    from landingpad import create_app
+
+    title = 'Say "hi"; } server { $host 100% ünï'
+    client = create_app(app_config).test_client()
+    body = client.get("/", headers={"Host": "coffee.test"}, environ_base={
+        "LANDING_ENCODING": "url", "LANDING_TITLE": params.encode(title)}).get_data(as_text=True)
+    assert "<h1>Say &#34;hi&#34;; } server { $host 100% ünï</h1>" in body
+
+
+def test_undecodable_param_falls_back(app_config):
+    from landingpad import create_app
+
+    client = create_app(app_config).test_client()
+    body = client.get("/", headers={"Host": "coffee.test"}, environ_base={
+        "LANDING_ENCODING": "url", "LANDING_TITLE": "%FF%FE"}).get_data(as_text=True)
+    assert "<h1>Coffee Club</h1>" in body
