@@ -91,7 +91,8 @@ env = LANDINGPAD_SITES=/srv/lp/sites.toml
     ("landingpad-app.conf", "root /srv/lp/deploy/www;"),
     ("landingpad-app.conf", "uwsgi_cache_methods GET HEAD;\n    uwsgi_cache_valid 200 1s;"),
     ("landingpad-app.conf", "add_header X-Cache-Status $upstream_cache_status always;"),
-    ("landingpad-app.conf", "limit_req_status 429;\n    error_page 429 /too-many-requests;"),
+    ("landingpad-app.conf", "limit_req_status 429;\n    limit_req_log_level info;"),
+    ("landingpad-app.conf", "error_page 429 /too-many-requests;"),
     ("landingpad-app.conf", "location ^~ /.well-known/acme-challenge/ {"),
     ("landingpad-params.conf", "uwsgi_param LANDING_ENCODING url;"),
     ("landingpad-params.conf", "uwsgi_param LANDING_DOMAIN $landing_domain;\n"
