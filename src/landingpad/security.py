@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
 
@@ -24,12 +26,11 @@ def csp(style_hash: str | None = None) -> str:
     return _CSP.format(styles=f" '{style_hash}'" if style_hash else "")
 
 
-def security_headers(secure: bool, style_hash: str | None = None) -> list[tuple[str, str]]:
+@lru_cache(maxsize=8192)
+def security_headers(secure: bool, style_hash: str | None = None) -> tuple[tuple[str, str], ...]:
     """Every header a response of the app carries (HSTS only over TLS)."""
-    headers = [*BASE_HEADERS, ("Content-Security-Policy", csp(style_hash))]
-    if secure:
-        headers.append(HSTS)
-    return headers
+    headers = (*BASE_HEADERS, ("Content-Security-Policy", csp(style_hash)))
+    return (*headers, HSTS) if secure else headers
 
 
 class NoPublicCookieSessions(SecureCookieSessionInterface):

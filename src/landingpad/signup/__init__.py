@@ -12,7 +12,7 @@ from landingpad.signup.views import bp
 def init_app(app: Flask) -> None:
     tokens = FormTokens(app.config["SECRET_KEY"], app.config["MIN_FILL_SECONDS"],
                         app.config["FORM_MAX_AGE"])
-    pages = PageCache(app.config["PAGE_CACHE_SIZE"])
+    pages = PageCache(app.config["PAGE_CACHE_SIZE"], len(tokens.issue("example.com")))
     app.extensions["landingpad.tokens"] = tokens
     app.extensions["landingpad.pages"] = pages
     app.register_blueprint(bp)

@@ -47,18 +47,30 @@ class Page:
     tail: bytes
     etag: str
     headers: tuple[tuple[str, str], ...]  # without Content-Length and HSTS
+    token_length: int
+
+    def __post_init__(self) -> None:
+        # Every token has the same length, so the 200 headers are built once.
+        length = ("Content-Length", str(len(self.head) + self.token_length + len(self.tail)))
+        object.__setattr__(self, "_plain", [*self.headers, length])
+        object.__setattr__(self, "_tls", [*self.headers, HSTS, length])
 
     def respond(self, environ: dict[str, Any],
                 token: str) -> tuple[str, list[tuple[str, str]], bytes]:
         """Status, headers and body for a GET or HEAD of this page."""
-        headers = list(self.headers)
-        if environ.get("wsgi.url_scheme") == "https":
-            headers.append(HSTS)
-        if _etag_matches(environ.get("HTTP_IF_NONE_MATCH"), self.etag):
-            return "304 Not Modified", [h for h in headers if h[0] != "Content-Type"], b""
-        body = b"".join((self.head, token.encode("ascii"), self.tail))
-        headers.append(("Content-Length", str(len(body))))
-        return "200 OK", headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body
+        secure = environ.get("wsgi.url_scheme") == "https"
+        if "HTTP_IF_NONE_MATCH" in environ and _etag_matches(environ["HTTP_IF_NONE_MATCH"],
+                                                              self.etag):
+            headers = [h for h in self.headers if h[0] != "Content-Type"]
+            return "304 Not Modified", [*headers, HSTS] if secure else headers, b""
+        if len(token) == self.token_length:
+            headers = self._tls if secure else self._plain
+        else:  # a token of another length (never in practice): count the body
+            headers = [*self.headers, *([HSTS] if secure else []),
+                       ("Content-Length", str(len(self.head) + len(token) + len(self.tail)))]
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return "200 OK", headers, b""
+        return "200 OK", headers, b"".join((self.head, token.encode("ascii"), self.tail))
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -71,7 +83,7 @@ def _etag_matches(header: str | None, etag: str) -> bool:
                for tag in header.split(","))
 
 
-def build_page(site: Site, html: str) -> Page:
+def build_page(site: Site, html: str, token_length: int) -> Page:
     """Split a page rendered with TOKEN_SLOT into the bytes around the token."""
     head, sep, tail = html.partition(TOKEN_SLOT)
     if not sep:
@@ -85,14 +97,15 @@ def build_page(site: Site, html: str) -> Page:
         ("ETag", etag),
         *security_headers(False, style_hash(site)),
     )
-    return Page(head_b, tail_b, etag, headers)
+    return Page(head_b, tail_b, etag, headers, token_length)
 
 
 class PageCache:
     """Rendered pages by Site, bounded (oldest dropped first)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, token_length: int) -> None:
         self.size = size
+        self.token_length = token_length
         self._pages: dict[Site, Page] = {}
 
     def get(self, site: Site) -> Page | None:
@@ -101,7 +114,7 @@ class PageCache:
     def get_or_build(self, site: Site, render: Callable[[Site], str]) -> Page:
         page = self._pages.get(site)
         if page is None:
-            page = build_page(site, render(site))
+            page = build_page(site, render(site), self.token_length)
             if self.size == 0:
                 return page  # cache off: every request renders
             if len(self._pages) >= self.size:

@@ -29,17 +29,23 @@ def request_host(environ: Mapping[str, Any]) -> str:
     return environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or ""
 
 
-def environ_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
-    """The LANDING_* values nginx passed (uwsgi_param), in ENVIRON_KEYS order.
+def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
+    """The LANDING_* values nginx passed (uwsgi_param), as sent, ending with the encoding.
 
     Only exact LANDING_* keys count: a visitor's header ``Landing-Title``
     arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
     generated nginx map can pass "" for a value a domain doesn't set.
     """
-    values = tuple(environ.get(key) or None for key in ENVIRON_KEYS)
-    if environ.get(params.ENCODING_KEY) == params.ENCODING_URL:
-        values = tuple(_decode(v) for v in values)
-    return values
+    return (*(environ.get(key) or None for key in ENVIRON_KEYS),
+            environ.get(params.ENCODING_KEY))
+
+
+def decode_overrides(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    """Plain values from raw_overrides (percent-decoded when nginx says they are encoded)."""
+    *values, encoding = raw
+    if encoding == params.ENCODING_URL:
+        return tuple(_decode(v) for v in values)
+    return tuple(values)
 
 
 def _decode(value: str | None) -> str | None:
@@ -105,15 +111,17 @@ class SiteRegistry:
 
         Raises InvalidHost for a host that is not a host name.
         """
-        host = normalize_host(request_host(environ))
         self._maybe_reload()
-        return self._lookup(host, environ_overrides(environ))
+        # Cached on the values as they arrive: a hit costs a few dict lookups.
+        return self._lookup(request_host(environ), raw_overrides(environ))
 
     def site_for_host(self, host: str) -> Site | None:
         """The Site the sites file gives a host (no nginx params): for the CLI."""
-        return self._lookup(normalize_host(host), (None,) * len(ENVIRON_KEYS))
+        return self._lookup(host, (None,) * (len(ENVIRON_KEYS) + 1))
 
-    def _build(self, host: str, overrides: tuple[str | None, ...]) -> Site | None:
+    def _build(self, raw_host: str, raw: tuple[str | None, ...]) -> Site | None:
+        host = normalize_host(raw_host)  # InvalidHost is raised, and not cached
+        overrides = decode_overrides(raw)
         config = self.config
         domain = config.hosts.get(host)
         env_layer: dict[str, Any] = {}

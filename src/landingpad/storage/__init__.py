@@ -18,7 +18,7 @@ def init_app(app: Flask) -> None:
 
 def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
     holder: EngineHolder = (app or current_app).extensions["landingpad.db"]
-    return sessionmaker(bind=holder.engine, expire_on_commit=False)
+    return holder.sessions
 
 
 def get_session() -> Session:

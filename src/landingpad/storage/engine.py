@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 
 def normalise_url(url: str) -> str:
@@ -40,6 +44,38 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+_lock_files: dict[tuple[str, int], int] = {}
+
+
+@contextmanager
+def sqlite_write_lock(database: str) -> Iterator[None]:
+    """Queue SQLite writers of all processes on a kernel lock around each write transaction.
+
+    Without it, a uWSGI worker that finds the database locked sleeps in
+    SQLite's busy handler (1, 2, 5, 10 ms...) instead of starting the moment the
+    other commits: a lock convoy that ruins tail latency. flock wakes the
+    next writer at once and is released if its holder dies.
+    """
+    key = (database, os.getpid())  # a descriptor per process: never shared across fork
+    fd = _lock_files.get(key)
+    if fd is None:
+        fd = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        _lock_files[key] = fd
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[None]:
+    """The lock a write transaction on this engine takes (SQLite files only)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return sqlite_write_lock(url.database)
+    return nullcontext()
+
+
 class EngineHolder:
     """Creates the engine lazily in the process that uses it.
 
@@ -51,7 +87,16 @@ class EngineHolder:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._sessions: sessionmaker[Session] | None = None
         self._pid = 0
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """One sessionmaker per engine: building one per request is measurably slow."""
+        engine = self.engine
+        if self._sessions is None or self._sessions.kw["bind"] is not engine:
+            self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        return self._sessions
 
     @property
     def engine(self) -> Engine:

@@ -4,19 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from landingpad.storage.engine import write_lock
 from landingpad.storage.models import ConsentText, Signup
 from landingpad.storage.types import utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+# Consent versions this process has seen committed: the insert is skipped for them.
+_known_consents: set[tuple[str, str]] = set()
 
 
-def _insert(session: Session):
-    return _INSERTS[session.get_bind().dialect.name]
+@lru_cache(maxsize=4)
+def _upsert_statements(dialect: str) -> tuple[Executable, Executable]:
+    """The two statements of a sign-up, built once per dialect (the hot write path).
+
+    Core statements on the tables, with bind parameters: building them per
+    request costs more than running them.
+    """
+    insert = _INSERTS[dialect]
+    consent = insert(ConsentText.__table__).values(
+        version=bindparam("consent_version"), text=bindparam("consent_text"),
+        first_used_at=bindparam("now"),
+    ).on_conflict_do_nothing(index_elements=["version"])
+    signup = insert(Signup.__table__).values(
+        site=bindparam("site"), email=bindparam("email"), interests=bindparam("interests"),
+        consent_version=bindparam("consent_version"), consented_at=bindparam("now"),
+        created_at=bindparam("now"), updated_at=bindparam("now"),
+    )
+    signup = signup.on_conflict_do_update(
+        index_elements=["site", "email"],
+        set_={
+            "interests": signup.excluded.interests,
+            "consent_version": signup.excluded.consent_version,
+            "consented_at": signup.excluded.consented_at,
+            "updated_at": signup.excluded.updated_at,
+        },
+    )
+    return consent, signup
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
@@ -26,31 +55,22 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
 
     A repeated sign-up records the latest interests and consent and keeps
     the first sign-up time; confirmation and unsubscription are left as
-    they are (changing those takes the emailed links).
+    they are (changing those takes the emailed links). The consent text is
+    stored once per version, in the same transaction.
     """
-    now = now or utcnow()
-    insert = _insert(session)
-    # The consent text is stored once per version, in the same transaction.
-    session.execute(
-        insert(ConsentText)
-        .values(version=consent_version, text=consent_text, first_used_at=now)
-        .on_conflict_do_nothing(index_elements=["version"])
-    )
-    stmt = insert(Signup).values(
-        site=site, email=email, interests=list(interests), consent_version=consent_version,
-        consented_at=now, created_at=now, updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["site", "email"],
-        set_={
-            "interests": stmt.excluded.interests,
-            "consent_version": stmt.excluded.consent_version,
-            "consented_at": stmt.excluded.consented_at,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
-    session.execute(stmt)
-    session.commit()
+    engine = session.get_bind()
+    consent, signup = _upsert_statements(engine.dialect.name)
+    params = {"site": site, "email": email, "interests": list(interests),
+              "consent_version": consent_version, "consent_text": consent_text,
+              "now": now or utcnow()}
+    known = (str(engine.url), consent_version) in _known_consents
+    with write_lock(engine):
+        connection = session.connection()
+        if not known:
+            connection.execute(consent, params)
+        connection.execute(signup, params)
+        session.commit()
+    _known_consents.add((str(engine.url), consent_version))
 
 
 def iter_signups(session: Session, site: str | None = None,
@@ -63,8 +83,6 @@ def iter_signups(session: Session, site: str | None = None,
 
 
 def count_signups(session: Session, site: str | None = None) -> int:
-    from sqlalchemy import func
-
     query = select(func.count()).select_from(Signup)
     if site is not None:
         query = query.where(Signup.site == site)

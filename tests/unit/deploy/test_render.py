@@ -166,3 +166,10 @@ def test_undecodable_param_falls_back(app_config):
     body = client.get("/", headers={"Host": "coffee.test"}, environ_base={
         "LANDING_ENCODING": "url", "LANDING_TITLE": "%FF%FE"}).get_data(as_text=True)
     assert "<h1>Coffee Club</h1>" in body
+
+
+def test_cache_seconds_zero_renders_no_micro_cache(config):
+    options = DeployOptions(deploy_dir="/d", data_dir="/", cache_seconds=0)
+    text = render_all(options, config)["landingpad-app.conf"]
+    assert "uwsgi_cache " not in text and "location = / {" not in text
+    assert "location / {\n    try_files $uri @app;\n}" in text

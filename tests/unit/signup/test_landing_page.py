@@ -149,7 +149,7 @@ def test_page_cache_off_renders_every_time(app_config):
 def test_page_cache_is_bounded(app):
     from landingpad.signup.pages import PageCache
 
-    cache = PageCache(2)
+    cache = PageCache(2, 55)
     registry = app.extensions["landingpad.sites"]
     sites = [registry.resolve({"HTTP_HOST": f"s{i}.test", "LANDING_TITLE": f"S{i}"})
              for i in range(3)]

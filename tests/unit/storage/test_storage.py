@@ -100,3 +100,20 @@ def test_naive_datetimes_are_refused(tmp_path, naive):
         record_signup(session, site="s.example", email="x@example.com", interests=[],
                       consent_version="v", consent_text="t", now=naive)
     engine.dispose()
+
+
+def test_sqlite_writers_queue_on_a_kernel_lock(tmp_path):
+    import fcntl
+
+    from landingpad.storage.engine import write_lock
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    lock_path = tmp_path / "w.db.writelock"
+    with write_lock(engine):
+        fd = os.open(lock_path, os.O_RDWR)
+        with pytest.raises(BlockingIOError):  # another holder can't take it meanwhile
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released after the transaction
+    os.close(fd)
+    engine.dispose()
+    assert write_lock(make_engine("postgresql+psycopg://u@/d")).__class__.__name__ == "nullcontext"

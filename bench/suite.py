@@ -1,0 +1,322 @@
+"""landingpad's benchmarks: the project's numbers beside the seed's, measured in one run.
+
+Run through `bench/run` (see bench/README.md). Everything listens on loopback and is
+stopped by its own pid. All HTTP figures go through the same nginx and the same uWSGI
+settings (2 processes), with wrk at 32 connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.servers import free_port, request  # noqa: E402
+
+from bench.nginx_memory import build, measure  # noqa: E402
+from landingpad.deploy.nginx import find_nginx  # noqa: E402
+from landingpad.deploy.render import DeployOptions  # noqa: E402
+from landingpad.deploy.stack import Stack  # noqa: E402
+
+KEYS = ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps", "signup_rps",
+        "naive_signup_rps", "signup_p99_ms", "app_rss_10k_domains_mb", "nginx_10k_domains_mb",
+        "nginx_t_10k_s", "add_domain_live_s", "add_domain_failed")
+
+SITES = """\
+[sites."coffee.test"]
+LANDING_TITLE = "Coffee Club"
+LANDING_EMAIL = "owner@coffee.example.com"
+LANDING_INTERESTS = ["Beans", "Brewing gear", "Workshops"]
+[sites."bikes.test"]
+LANDING_TITLE = "Bike Collective"
+"""
+
+SIGNUP_LUA = """
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+request = function()
+  counter = counter + 1
+  local body = "email=u" .. id .. "x" .. counter
+    .. "%%40example.com&interests=Beans&consent=y&token=%s"
+  return wrk.format("POST", "/signup", {["Host"] = "coffee.test",
+    ["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+"""
+
+
+def log(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def wrk(port: int, path: str, seconds: int, script: Path | None = None) -> dict[str, float]:
+    args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", "Host: coffee.test"]
+    if script:
+        args += ["-s", str(script)]
+    out = subprocess.run([*args, f"http://127.0.0.1:{port}{path}"], capture_output=True,
+                         text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
+    if failed:
+        raise RuntimeError(f"wrk saw {failed} failed requests on {path}:\n{out}")
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale[p99.group(2)]}
+
+
+class Bench:
+    def __init__(self, work: Path, seconds: int, domains: int) -> None:
+        self.work, self.seconds, self.domains = work, seconds, domains
+        self.data = work / "data"
+        self.data.mkdir()
+        (self.data / "sites.toml").write_text(SITES)
+        self.port = free_port()
+        self.env = {**os.environ, "LANDINGPAD_DATA_DIR": str(self.data),
+                    "LANDINGPAD_MIN_FILL_SECONDS": "0", "BENCH_NAIVE_DB": str(work / "naive.db"),
+                    "BENCH_PAGE": str(work / "page.html"),
+                    "BENCH_PAGE_HEADERS": str(work / "page-headers.json"), "PYTHONPATH": str(REPO)}
+        subprocess.run([str(Path(sys.executable).with_name("landingpad")), "db", "upgrade"],
+                       env=self.env, check=True, capture_output=True)
+        self.nginx = find_nginx()
+        if not self.nginx:
+            raise SystemExit("nginx not found: apt-get install nginx-light")
+
+    def stack(self, cache_seconds: int, module: str | None = None) -> Stack:
+        options = DeployOptions(deploy_dir=str(self.data / "deploy"), data_dir=str(self.data),
+                                listen=f"127.0.0.1:{self.port}", processes=2,
+                                cache_seconds=cache_seconds, signup_rate="1000000r/s",
+                                signup_burst=100000,
+                                sites_file=str(self.data / "sites.toml"))
+        stack = Stack(options, self.nginx, env=self.env)
+        stack.render(self.data / "sites.toml")
+        if module:  # the same uWSGI settings, another app
+            ini = stack.deploy_dir / "uwsgi.ini"
+            ini.write_text(ini.read_text().replace("module = landingpad.wsgi:app",
+                                                   f"module = {module}\npythonpath = {REPO}"))
+        stack.start()
+        return stack
+
+    def run(self, stack: Stack, body: Callable[[], dict]) -> dict:
+        try:
+            return body()
+        finally:
+            stack.stop()
+
+    def load(self, path: str, script: Path | None = None) -> dict[str, float]:
+        wrk(self.port, path, 1, script)  # warm up every worker and the caches
+        return wrk(self.port, path, self.seconds, script)
+
+    def signup_script(self, token: str, name: str) -> Path:
+        path = self.work / f"{name}.lua"
+        path.write_text(SIGNUP_LUA % token)
+        return path
+
+    def http_figures(self) -> dict[str, float]:
+        r: dict[str, float] = {}
+
+        def landingpad_cached() -> dict:
+            status, headers, page = request(self.port, "GET", "/", "coffee.test")
+            assert status == 200
+            (self.work / "page.html").write_bytes(page)
+            # The bare callable answers with the same response: body and the app's headers.
+            skip = {"date", "server", "connection", "x-cache-status", "transfer-encoding",
+                    "content-length"}
+            (self.work / "page-headers.json").write_text(json.dumps(
+                [[k, v] for k, v in headers.items() if k not in skip]))
+            # The same bytes as a static file, served by the same nginx.
+            (self.data / "deploy" / "www" / "page.html").write_bytes(page)
+            log("static file")
+            r["static_rps"] = self.load("/page.html")["rps"]
+            log("landing page, micro-cache on")
+            r["cached_rps"] = self.load("/")["rps"]
+            token = page.split(b'name="token" value="')[1].split(b'"')[0].decode()
+            log("sign-ups (SQLite WAL, synchronous=FULL)")
+            result = self.load("/signup", self.signup_script(token, "signup"))
+            r["signup_rps"], r["signup_p99_ms"] = result["rps"], result["p99_ms"]
+            return r
+
+        self.run(self.stack(cache_seconds=1), landingpad_cached)
+        log("landing page, app path (cache off)")
+        r["app_rps"] = self.run(self.stack(0), lambda: self.load("/"))["rps"]
+        log("bare WSGI callable, same bytes")
+        r["bare_wsgi_rps"] = self.run(self.stack(0, "bench.bare_wsgi:app"),
+                                      lambda: self.load("/"))["rps"]
+
+        def naive() -> dict:
+            log("seed's naive view")
+            r["naive_rps"] = self.load("/")["rps"]
+            log("seed-style sign-up handler")
+            r["naive_signup_rps"] = self.load("/signup", self.signup_script("-", "naive"))["rps"]
+            return r
+
+        self.run(self.stack(0, "bench.naive_app:app"), naive)
+        return r
+
+    def add_domain_under_load(self) -> dict[str, float]:
+        log("domain add under load")
+        stack = self.stack(cache_seconds=1)
+        failures, done = [], threading.Event()
+
+        def loop() -> None:
+            while not done.is_set():
+                try:
+                    if request(self.port, "GET", "/", "coffee.test")[0] != 200:
+                        failures.append(1)
+                except OSError:
+                    failures.append(1)
+
+        threads = [threading.Thread(target=loop) for _ in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(0.5)
+            started = time.monotonic()
+            subprocess.run([str(Path(sys.executable).with_name("landingpad")), "domain", "add",
+                            "fresh.test", "--title", "Fresh"], env=self.env, check=True,
+                           capture_output=True)
+            while request(self.port, "GET", "/", "fresh.test")[0] != 200:
+                if time.monotonic() - started > 30:
+                    break
+                time.sleep(0.01)
+            live = time.monotonic() - started
+            time.sleep(0.5)
+        finally:
+            done.set()
+            for t in threads:
+                t.join()
+            stack.stop()
+        return {"add_domain_live_s": round(live, 3), "add_domain_failed": len(failures)}
+
+    def memory_figures(self) -> dict[str, float]:
+        log(f"app process RSS with {self.domains:,} domains")
+        probe = ("from bench.suite import app_rss_kb; import sys; "
+                 "print(app_rss_kb(int(sys.argv[1]), sys.argv[2]))")
+        rss = []
+        for count in (0, self.domains):
+            out = subprocess.run([sys.executable, "-c", probe, str(count),
+                                  str(self.work / f"mem{count}")], capture_output=True,
+                                 text=True, check=True, env=self.env).stdout
+            rss.append(int(out.strip()))
+        log(f"nginx with {self.domains:,} domains")
+        nginx_base = measure(build(self.work, "nginx-base", 0, False))
+        nginx_maps = measure(build(self.work, "nginx-maps", self.domains, False))
+        return {"app_rss_10k_domains_mb": round((rss[1] - rss[0]) / 1024, 1),
+                "nginx_10k_domains_mb": round((nginx_maps["worker_pss"]
+                                               - nginx_base["worker_pss"]) / 1024, 1),
+                "nginx_t_10k_s": round(nginx_maps["nginx_t_ms"] / 1000, 3)}
+
+
+def app_rss_kb(count: int, folder: str) -> int:
+    """RSS of one app process after serving GET / on ``count`` domains (plus one)."""
+    from tests.functional.test_scale import sites_text
+
+    data = Path(folder)
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "sites.toml").write_text(sites_text(count) + SITES)
+    from landingpad import create_app
+
+    app = create_app({"DATA_DIR": str(data), "SECRET_KEY": "k" * 40})
+    hosts = [f"domain-{i:05d}.example" for i in range(count)] + ["coffee.test"]
+    for host in hosts:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_HOST": host,
+                   "SERVER_NAME": host, "SERVER_PORT": "80", "wsgi.url_scheme": "http",
+                   "wsgi.input": None, "QUERY_STRING": "", "SCRIPT_NAME": ""}
+        b"".join(app(environ, lambda status, headers: None))
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [
+    ("cached_rps >= 0.8 x static_rps", "cached_rps",
+     lambda r: r["cached_rps"] >= 0.8 * r["static_rps"]),
+    ("app_rps >= 0.9 x bare_wsgi_rps", "app_rps",
+     lambda r: r["app_rps"] >= 0.9 * r["bare_wsgi_rps"]),
+    ("app_rps >= 2 x naive_rps", "app_rps", lambda r: r["app_rps"] >= 2 * r["naive_rps"]),
+    ("signup_rps >= 1.5 x naive_signup_rps", "signup_rps",
+     lambda r: r["signup_rps"] >= 1.5 * r["naive_signup_rps"]),
+    ("signup_p99_ms <= 50", "signup_p99_ms", lambda r: r["signup_p99_ms"] <= 50),
+    ("app_rss_10k_domains_mb <= 20", "app_rss_10k_domains_mb",
+     lambda r: r["app_rss_10k_domains_mb"] <= 20),
+    ("nginx_10k_domains_mb <= 10", "nginx_10k_domains_mb",
+     lambda r: r["nginx_10k_domains_mb"] <= 10),
+    ("nginx_t_10k_s <= 0.5", "nginx_t_10k_s", lambda r: r["nginx_t_10k_s"] <= 0.5),
+    ("add_domain_live_s <= 2", "add_domain_live_s", lambda r: r["add_domain_live_s"] <= 2),
+    ("add_domain_failed == 0", "add_domain_failed", lambda r: r["add_domain_failed"] == 0),
+]
+
+
+def ratio(r: dict, a: str, b: str) -> str:
+    return f"{r[a] / r[b]:.2f}x" if r.get(b) else "-"
+
+
+def table(r: dict, seconds: int, domains: int) -> str:
+    lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+             f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+             f"wrk -t2 -c32 -d{seconds}s; uWSGI 2 processes; {domains:,} domains.", "",
+             "| figure | value |", "|---|---|"]
+    for key in KEYS:
+        value = r[key]
+        lines.append(f"| `{key}` | {value:,.1f} |" if isinstance(value, float)
+                     else f"| `{key}` | {value:,} |")
+    lines += ["", "| goal | measured | met |", "|---|---|---|"]
+    shown = {
+        "cached_rps >= 0.8 x static_rps": ratio(r, "cached_rps", "static_rps"),
+        "app_rps >= 0.9 x bare_wsgi_rps": ratio(r, "app_rps", "bare_wsgi_rps"),
+        "app_rps >= 2 x naive_rps": ratio(r, "app_rps", "naive_rps"),
+        "signup_rps >= 1.5 x naive_signup_rps": ratio(r, "signup_rps", "naive_signup_rps"),
+    }
+    for label, key, check in GOALS:
+        lines.append(f"| {label} | {shown.get(label, r[key])} | {'yes' if check(r) else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="5 s per load (default 10 s)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="1 s per load and 1,000 domains: checks the suite works (CI)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--readme", action="store_true", help="update bench/README.md's table")
+    args = parser.parse_args()
+    seconds = 1 if args.smoke else 5 if args.quick else 10
+    domains = 1000 if args.smoke else 10_000
+    with tempfile.TemporaryDirectory(prefix="landingpad-bench-") as tmp:
+        bench = Bench(Path(tmp), seconds, domains)
+        results = {**bench.http_figures(), **bench.add_domain_under_load(),
+                   **bench.memory_figures()}
+    results = {key: results[key] for key in KEYS}
+    text = table(results, seconds, domains)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if args.readme:
+        readme = REPO / "bench" / "README.md"
+        content = readme.read_text()
+        start, end = "<!-- results -->", "<!-- /results -->"
+        before, _, rest = content.partition(start)
+        _, _, after = rest.partition(end)
+        readme.write_text(f"{before}{start}\n{text}{end}{after}")
+
+
+if __name__ == "__main__":
+    main()
