@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FORM_MAX_AGE", 86400, "Seconds a served sign-up form stays valid.", _positive_int),
     Setting("MAX_FORM_BYTES", 8192, "Largest public form body accepted (bytes); larger is 413.",
             _positive_int),
-    Setting("PAGE_CACHE_SIZE", 4096,
+    Setting("PAGE_CACHE_SIZE", 1024,
             "Rendered landing pages kept in memory per process (0: render every request).",
             _count),
     Setting("SITES_CHECK_SECONDS", 1.0,

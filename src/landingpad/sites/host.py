@@ -15,7 +15,7 @@ class InvalidHost(ValueError):
     """The value is not a host name we can serve."""
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def normalize_host(raw: str) -> str:
     """Return the canonical form of a host: lower case, no port, no trailing dot, IDNA ASCII.
 

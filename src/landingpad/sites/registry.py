@@ -58,7 +58,7 @@ def _decode(value: str | None) -> str | None:
 
 
 class SiteRegistry:
-    def __init__(self, path: Path, check_seconds: float = 1.0, cache_size: int = 16384) -> None:
+    def __init__(self, path: Path, check_seconds: float = 1.0, cache_size: int = 4096) -> None:
         self.path = Path(path)
         self.check_seconds = check_seconds
         self._lock = threading.Lock()

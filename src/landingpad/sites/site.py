@@ -149,7 +149,7 @@ def parse_value(key: str, value: Any) -> Any:
     return FIELDS_BY_KEY[key].parse(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Site:
     """Everything that shapes one domain's pages. Frozen and hashable: it keys caches."""
 
