@@ -265,6 +265,12 @@ GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [
 ]
 
 
+def fmt(value: float) -> str:
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
 def ratio(r: dict, a: str, b: str) -> str:
     return f"{r[a] / r[b]:.2f}x" if r.get(b) else "-"
 
@@ -275,9 +281,7 @@ def table(r: dict, seconds: int, domains: int) -> str:
              f"wrk -t2 -c32 -d{seconds}s; uWSGI 2 processes; {domains:,} domains.", "",
              "| figure | value |", "|---|---|"]
     for key in KEYS:
-        value = r[key]
-        lines.append(f"| `{key}` | {value:,.1f} |" if isinstance(value, float)
-                     else f"| `{key}` | {value:,} |")
+        lines.append(f"| `{key}` | {fmt(r[key])} |")
     lines += ["", "| goal | measured | met |", "|---|---|---|"]
     shown = {
         "cached_rps >= 0.8 x static_rps": ratio(r, "cached_rps", "static_rps"),
@@ -286,7 +290,8 @@ def table(r: dict, seconds: int, domains: int) -> str:
         "signup_rps >= 1.5 x naive_signup_rps": ratio(r, "signup_rps", "naive_signup_rps"),
     }
     for label, key, check in GOALS:
-        lines.append(f"| {label} | {shown.get(label, r[key])} | {'yes' if check(r) else 'NO'} |")
+        measured = shown.get(label, fmt(r[key]))
+        lines.append(f"| {label} | {measured} | {'yes' if check(r) else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
