@@ -28,15 +28,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     signup.init_app(app)
     privacy.init_app(app)
     configure_errors(app)
+    if app.config["ADMIN_HOST"]:
+        from landingpad.admin import HostDispatch, create_admin_app
+
+        admin = create_admin_app(app)
+        app.extensions["landingpad.admin"] = admin
+        app.wsgi_app = HostDispatch(app.wsgi_app, admin.wsgi_app, app.config["ADMIN_HOST"])
     return app
 
 
 def configure_settings(app: Flask, config: Mapping[str, Any] | None) -> None:
     values = settings.load(config)
     app.config.update(values)
-    app.config["ADMIN_HOST"] = (values["ADMIN_HOST"] or "").lower()
+    app.config["ADMIN_HOST"] = _admin_host(values["ADMIN_HOST"])
     app.config["SECRET_KEY"] = values["SECRET_KEY"] or settings.secret_key(values["DATA_DIR"])
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024  # larger bodies: admin uploads only
+
+
+def _admin_host(raw: str) -> str:
+    from landingpad.sites.host import InvalidHost, normalize_host
+
+    if not raw:
+        return ""
+    try:
+        return normalize_host(raw)
+    except InvalidHost as exc:
+        raise settings.SettingsError(f"LANDINGPAD_ADMIN_HOST={raw!r}: {exc}") from None
 
 
 def configure_templates(app: Flask) -> None:

@@ -36,6 +36,9 @@ def security_headers(secure: bool, style_hash: str | None = None) -> tuple[tuple
 class NoPublicCookieSessions(SecureCookieSessionInterface):
     """Sessions only ever set a cookie on the admin host: public pages stay cookie-free."""
 
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure  # Secure whenever the admin is served over TLS
+
     def should_set_cookie(self, app: Flask, session) -> bool:  # noqa: ANN001
         admin_host = app.config.get("ADMIN_HOST")
         if not admin_host or request.host.split(":")[0].lower() != admin_host:

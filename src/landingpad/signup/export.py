@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import io
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from landingpad.storage.models import Signup
@@ -28,12 +29,20 @@ def _cell(value: object) -> str:
     return spreadsheet_safe(str(value))
 
 
+def iter_csv(rows: Iterable[Signup]) -> Iterator[str]:
+    """The CSV text line by line: a header, then one line per sign-up (for streaming)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for values in (COLUMNS, *([_cell(getattr(r, c)) for c in COLUMNS] for r in rows)):
+        writer.writerow(values)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
 def write_csv(rows: Iterable[Signup], out: TextIO) -> int:
     """Write a header and one line per sign-up; return the number of rows."""
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    count = 0
-    for row in rows:
-        writer.writerow([_cell(getattr(row, column)) for column in COLUMNS])
-        count += 1
+    count = -1
+    for count, line in enumerate(iter_csv(rows)):  # noqa: B007
+        out.write(line)
     return count

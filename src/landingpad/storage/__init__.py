@@ -7,13 +7,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from landingpad.storage.engine import EngineHolder
 
-__all__ = ["get_session", "init_app", "session_factory"]
+__all__ = ["close_session", "get_session", "init_app", "session_factory"]
 
 
 def init_app(app: Flask) -> None:
     holder = EngineHolder(app.config["DATABASE_URL"])
     app.extensions["landingpad.db"] = holder
-    app.teardown_appcontext(_close_session)
+    app.teardown_appcontext(close_session)
 
 
 def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
@@ -28,7 +28,7 @@ def get_session() -> Session:
     return g.db_session
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def close_session(_exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
         session.close()

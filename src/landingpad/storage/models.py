@@ -45,6 +45,34 @@ class Signup(Base):
     unsubscribed_at: Mapped[datetime | None]
 
 
+class User(Base):
+    """An owner who may use the admin area. Only a password hash is kept (argon2id)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    # Bumped when the password changes: sessions made before are no longer valid.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed log-ins per key (an account, or a keyed hash of a client address) per window.
+
+    Kept in the database so the throttle holds across uWSGI processes; the
+    client key is an HMAC, never the address itself.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(default=0)
+
+
 class ConsentText(Base):
     """Every consent sentence ever shown, by version, so a sign-up's consent can be proven."""
 
