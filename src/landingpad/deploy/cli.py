@@ -40,6 +40,8 @@ def deploy() -> None:
 @click.option("--signup-rate", default="20r/m", show_default=True,
               help="nginx limit_req rate for POST /signup per client.")
 @click.option("--client-max-body-size", default="16k", show_default=True)
+@click.option("--admin-listen", default="", metavar="ADDRESS",
+              help="Where the admin host listens (default: --listen), e.g. 127.0.0.1:8443.")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Run nginx -t on the result.")
 @pass_app
@@ -58,6 +60,7 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
         cache_seconds=opts["cache_seconds"], signup_rate=opts["signup_rate"],
         client_max_body_size=opts["client_max_body_size"],
         sites_file=str(app.config["SITES"]),
+        admin_host=app.config["ADMIN_HOST"], admin_listen=opts["admin_listen"],
         **({"processes": opts["processes"]} if opts["processes"] else {}),
     )
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():

@@ -49,6 +49,8 @@ class DeployOptions:
     signup_burst: int = 10
     client_max_body_size: str = "16k"
     sites_file: str = ""
+    admin_host: str = ""   # LANDINGPAD_ADMIN_HOST: gets its own server block, never cached
+    admin_listen: str = ""  # default: the same as listen (e.g. 127.0.0.1:8443 to keep it local)
 
     def __post_init__(self) -> None:
         if not self.socket:
@@ -129,6 +131,8 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "client_max_body_size": options.client_max_body_size,
         "param_vars": [(k, k.lower()) for k in keys],
         "tls_sites": tls_sites,
+        "admin_host": options.admin_host,
+        "admin_listen": options.admin_listen or options.listen,
         "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
         "uwsgi_params": _find("/etc/nginx/uwsgi_params", "/usr/local/nginx/conf/uwsgi_params"),
         "run_as_root": os.geteuid() == 0,

@@ -46,3 +46,26 @@ def test_password_hashes_are_argon2id(app_config, backend):
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     m, t = (int(x) for x in __import__("re").search(r"m=(\d+),t=(\d+)", stored).groups())
     assert m >= 19456 and t >= 2  # at or above OWASP's argon2id minimum
+
+
+def test_old_hash_parameters_are_upgraded_at_login(app_config, backend):
+    from argon2 import PasswordHasher
+    from sqlalchemy import select
+
+    from landingpad import create_app
+    from landingpad.admin.accounts import HASHER, authenticate
+    from landingpad.storage import session_factory
+    from landingpad.storage.models import User
+    from landingpad.storage.types import utcnow
+
+    app = create_app(app_config)
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with session_factory(app)() as session:
+        session.add(User(email="old@example.com", password_hash=weak, session_version=1,
+                         created_at=utcnow()))
+        session.commit()
+        assert authenticate(session, "old@example.com", "wrong password!!") is None
+        assert session.scalar(select(User.password_hash)) == weak  # untouched on failure
+        assert authenticate(session, "old@example.com", PASSWORD) is not None
+        upgraded = session.scalar(select(User.password_hash))
+    assert upgraded != weak and not HASHER.check_needs_rehash(upgraded)

@@ -173,3 +173,14 @@ def test_cache_seconds_zero_renders_no_micro_cache(config):
     text = render_all(options, config)["landingpad-app.conf"]
     assert "uwsgi_cache " not in text and "location = / {" not in text
     assert "location / {\n    try_files $uri @app;\n}" in text
+
+
+def test_admin_host_gets_its_own_uncached_server_block(config):
+    options = DeployOptions(deploy_dir="/d", data_dir="/", admin_host="admin.example",
+                            admin_listen="127.0.0.1:8443")
+    text = render_all(options, config)["landingpad.conf"]
+    block = text.split("server_name admin.example;")[1].split("\n}\n")[0]
+    assert "listen 127.0.0.1:8443;" in text
+    assert "uwsgi_cache" not in block and "limit_req zone=landingpad_login" in block
+    no_admin = render_all(DeployOptions(deploy_dir="/d", data_dir="/"), config)["landingpad.conf"]
+    assert "admin" not in no_admin.replace("# The owner's admin area", "")
