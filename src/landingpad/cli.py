@@ -58,13 +58,14 @@ def show_settings() -> None:
 
 def _register() -> None:
     from landingpad.admin.cli import user
+    from landingpad.announce.cli import announce
     from landingpad.demo import demo
     from landingpad.deploy.cli import deploy, domain
     from landingpad.deploy.serve import serve
     from landingpad.signup.cli import export
     from landingpad.storage.cli import db
 
-    for command in (db, domain, deploy, export, serve, demo, user):
+    for command in (db, domain, deploy, export, serve, demo, user, announce):
         main.add_command(command)
 
 

@@ -44,6 +44,20 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _choice(raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}")
+    return raw
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _text(raw: str) -> str:
     if any(ch in raw for ch in "\r\n\x00"):
         raise ValueError("must not contain line breaks or NUL")
@@ -84,6 +98,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_HOST", "", "The host name that serves the admin area (off when empty)."),
     Setting("SECRET_KEY", None,
             "Signs form tokens and links. Default: generated once into the data dir."),
+    Setting("MAIL_TRANSPORT", "folder",
+            "How mail leaves: smtp, or folder (one .eml per message in $LANDINGPAD_DATA_DIR/mail).",
+            lambda raw: _choice(raw, ("smtp", "folder"))),
+    Setting("SMTP_HOST", "localhost", "SMTP server."),
+    Setting("SMTP_PORT", 25, "SMTP port.", _positive_int),
+    Setting("SMTP_USERNAME", "", "SMTP user (empty: no AUTH)."),
+    Setting("SMTP_PASSWORD", "", "SMTP password."),
+    Setting("SMTP_STARTTLS", False, "Use STARTTLS.", _flag),
+    Setting("SMTP_SSL", False, "Connect with TLS from the start (port 465).", _flag),
+    Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", _positive_float),
+    Setting("PUBLIC_SCHEME", "https", "Scheme of links in emails (unsubscribe, confirm).",
+            lambda raw: _choice(raw, ("https", "http"))),
     Setting("MIN_FILL_SECONDS", 2.0,
             "A sign-up posted sooner than this after the page was served is treated as a bot.",
             _positive_float),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, abort, render_template, request
 
+from landingpad.privacy.tokens import read_unsubscribe_token
 from landingpad.sites import current_site, require_public_site
+from landingpad.storage import get_session
+from landingpad.storage.models import Signup
+from landingpad.storage.types import utcnow
 
 bp = Blueprint("privacy", __name__, template_folder="templates")
 bp.before_request(require_public_site)
@@ -13,6 +17,27 @@ bp.before_request(require_public_site)
 @bp.get("/privacy")
 def notice() -> str:
     return render_template("privacy/notice.html", site=current_site())
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> tuple[str, int]:
+    """GET shows a button (mail scanners follow links); POST unsubscribes, once or again.
+
+    The POST needs no cookie and no CSRF token: RFC 8058 one-click requests come
+    from mail providers, and the signed token is the authority.
+    """
+    site = current_site()
+    signup_id = read_unsubscribe_token(token)
+    db = get_session()
+    signup = db.get(Signup, signup_id) if signup_id is not None else None
+    if signup is None or signup.site != site.domain:
+        abort(404)
+    if request.method == "POST":
+        if signup.unsubscribed_at is None:
+            signup.unsubscribed_at = utcnow()
+            db.commit()
+        return render_template("privacy/unsubscribed.html", site=site), 200
+    return render_template("privacy/unsubscribe.html", site=site, signup=signup), 200
 
 
 def init_app(app: Flask) -> None:

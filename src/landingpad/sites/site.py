@@ -137,6 +137,8 @@ SITE_FIELDS: tuple[SiteField, ...] = (
     SiteField("LANDING_LANG", "lang", _lang, "en", "Language tag of the page."),
     SiteField("LANDING_DOUBLE_OPTIN", "double_optin", _bool, False,
               "Ask new sign-ups to confirm by email."),
+    SiteField("LANDING_FROM", "sender", _email, "",
+              "Sender address of this site's emails (default: hello@<domain>)."),
     SiteField("LANDING_CONSENT", "consent", _text(500), DEFAULT_CONSENT,
               "Consent text next to the checkbox; {title} is replaced. Its hash is its version."),
 )
@@ -162,6 +164,7 @@ class Site:
     accent: str
     lang: str
     double_optin: bool
+    sender: str
     consent: str
     consent_version: str = field(init=False)
 
@@ -173,6 +176,10 @@ class Site:
     def consent_text(self) -> str:
         """The consent sentence exactly as shown; its hash is the stored version."""
         return self.consent.replace("{title}", self.title)
+
+    @property
+    def from_address(self) -> str:
+        return self.sender or f"hello@{self.domain}"
 
     @property
     def on_accent(self) -> str:

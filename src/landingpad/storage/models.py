@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from landingpad.storage.types import UTCDateTime
@@ -71,6 +71,49 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[datetime]
     count: Mapped[int] = mapped_column(default=0)
+
+
+class Announcement(Base):
+    """A launch announcement: written once, sent to the sign-ups of one or more sites."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    sites: Mapped[list[str]] = mapped_column(JSON)
+    interest: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    # Set when the recipient list was taken from the sign-ups (the first `send`).
+    recipients_at: Mapped[datetime | None]
+
+
+class Recipient(Base):
+    """One address of an announcement and where its message stands.
+
+    pending -> claimed -> sending -> sent | failed; a 4xx goes back to pending
+    later. A row left in `sending` by a sender that died becomes `unknown`: the
+    server may or may not have taken it, so it is never resent automatically.
+    """
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "email"),
+        Index("ix_recipients_state", "announcement_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id",
+                                                            ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    site: Mapped[str] = mapped_column(String(253))
+    signup_id: Mapped[int | None] = mapped_column(ForeignKey("signups.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
 
 
 class ConsentText(Base):

@@ -1,0 +1,1 @@
+"""The launch announcement: compose once, send at most once, resume after any crash."""

@@ -1,0 +1,47 @@
+"""Who receives an announcement: taken once from the sign-ups, then fixed."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import Text, cast, select
+from sqlalchemy.orm import Session
+
+from landingpad.sites import SiteRegistry
+from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.types import utcnow
+
+
+def eligible(session: Session, announcement: Announcement,
+             registry: SiteRegistry) -> list[Signup]:
+    """Still-subscribed (and, with double opt-in, confirmed) sign-ups; one per address.
+
+    An address on several chosen sites gets one message, from the first site
+    named in the announcement.
+    """
+    chosen: dict[str, Signup] = {}
+    for site_name in announcement.sites:
+        site = registry.site_for_host(site_name)
+        query = select(Signup).where(Signup.site == site_name, Signup.unsubscribed_at.is_(None))
+        if site is not None and site.double_optin:
+            query = query.where(Signup.confirmed_at.is_not(None))
+        if announcement.interest:
+            pattern = "%" + json.dumps(announcement.interest).replace("%", "\\%") \
+                .replace("_", "\\_") + "%"
+            query = query.where(cast(Signup.interests, Text).like(pattern, escape="\\"))
+        for signup in session.scalars(query.order_by(Signup.id)):
+            chosen.setdefault(signup.email, signup)
+    return list(chosen.values())
+
+
+def materialise(session: Session, announcement: Announcement, registry: SiteRegistry) -> int:
+    """Create the recipient rows once (the first `send`); later calls change nothing."""
+    if announcement.recipients_at is not None:
+        return 0
+    rows = [Recipient(announcement_id=announcement.id, email=s.email, site=s.site,
+                      signup_id=s.id, state="pending", attempts=0)
+            for s in eligible(session, announcement, registry)]
+    session.add_all(rows)
+    announcement.recipients_at = utcnow()
+    session.commit()
+    return len(rows)

@@ -1,0 +1,233 @@
+"""Sending an announcement at most once per recipient, resumable after any crash.
+
+A sender claims a small batch (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: writes
+serialised), then for each row commits `sending`, hands the message to the
+transport, and commits the outcome. A sender that dies leaves at most one row
+in `sending`; the next sender turns it into `unknown` (never resent by itself)
+and puts the rest of the dead sender's claim back to `pending`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from landingpad.announce.compose import render_email
+from landingpad.mail.message import build_message
+from landingpad.mail.transports import DeliveryError, Transport
+from landingpad.privacy.tokens import unsubscribe_token
+from landingpad.sites import Site, get_registry
+from landingpad.storage import session_factory
+from landingpad.storage.engine import write_lock
+from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.types import utcnow
+
+STATES = ("pending", "claimed", "sending", "sent", "failed", "unknown")
+_UNSUBSCRIBE_SLOT = "__landingpad_unsubscribe_url__"
+
+
+def message_id(announcement_id: int, recipient_id: int, domain: str) -> str:
+    """Fixed per (announcement, recipient): a duplicate would be visible at the receiver."""
+    return f"<announce-{announcement_id}-{recipient_id}@{domain}>"
+
+
+def counts(session: Session, announcement_id: int) -> dict[str, int]:
+    rows = session.execute(select(Recipient.state, func.count())
+                           .where(Recipient.announcement_id == announcement_id)
+                           .group_by(Recipient.state)).all()
+    found = dict(rows)
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def _alive(claimed_by: str | None) -> bool:
+    """Whether the sender that claimed a row still runs (checked for senders on this host)."""
+    if not claimed_by:
+        return False
+    host, _, rest = claimed_by.partition(":")
+    if host != socket.gethostname():
+        return True  # another node's sender: not ours to judge
+    try:
+        os.kill(int(rest.split(":")[0]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Sender:
+    app: Flask
+    announcement_id: int
+    transport: Transport
+    rate: float | None = None  # messages per second
+    batch: int = 20
+    retry_delay: float = 60.0  # first retry after a 4xx; doubles each time
+    max_attempts: int = 5
+    on_progress: Callable[[str], None] | None = None
+    identity: str = field(default_factory=lambda: (f"{socket.gethostname()}:{os.getpid()}:"
+                                                   f"{uuid.uuid4().hex[:8]}"))
+    outcome: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.sessions = session_factory(self.app)
+        self.engine = self.sessions.kw["bind"]
+        self._rendered: dict[str, tuple[Site, str, str]] = {}
+
+    # -- state changes, each its own short transaction -----------------------------
+    def _commit(self, session: Session) -> None:
+        with write_lock(self.engine):
+            session.commit()
+
+    def recover(self, session: Session) -> int:
+        """Rows of dead senders: `claimed` back to pending, `sending` to unknown."""
+        rows = session.scalars(select(Recipient).where(
+            Recipient.announcement_id == self.announcement_id,
+            Recipient.state.in_(("claimed", "sending")))).all()
+        changed = 0
+        for row in rows:
+            if row.claimed_by == self.identity or _alive(row.claimed_by):
+                continue
+            if row.state == "sending":
+                row.state = "unknown"
+                row.last_error = "the sender stopped while handing this message over"
+            else:
+                row.state = "pending"
+            row.claimed_by = None
+            changed += 1
+        self._commit(session)
+        return changed
+
+    def claim(self, session: Session) -> list[Recipient]:
+        now = utcnow()
+        due = (select(Recipient.id)
+               .where(Recipient.announcement_id == self.announcement_id,
+                      Recipient.state == "pending",
+                      (Recipient.next_attempt_at.is_(None)) | (Recipient.next_attempt_at <= now))
+               .order_by(Recipient.id).limit(self.batch))
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with write_lock(self.engine):
+            session.execute(update(Recipient)
+                            .where(Recipient.id.in_(due.scalar_subquery()),
+                                   Recipient.state == "pending")
+                            .values(state="claimed", claimed_by=self.identity)
+                            .execution_options(synchronize_session=False))
+            session.commit()
+        return list(session.scalars(select(Recipient).where(
+            Recipient.announcement_id == self.announcement_id, Recipient.state == "claimed",
+            Recipient.claimed_by == self.identity).order_by(Recipient.id)))
+
+    def release(self, session: Session) -> None:
+        """Give back what this sender claimed and didn't start (a clean stop)."""
+        session.execute(update(Recipient).where(
+            Recipient.announcement_id == self.announcement_id, Recipient.state == "claimed",
+            Recipient.claimed_by == self.identity).values(state="pending", claimed_by=None)
+            .execution_options(synchronize_session=False))
+        self._commit(session)
+
+    # -- messages ------------------------------------------------------------------------
+    def _template(self, announcement: Announcement, domain: str) -> tuple[Site, str, str] | None:
+        if domain not in self._rendered:
+            site = get_registry(self.app).site_for_host(domain)
+            if site is None:
+                return None
+            text, html = render_email(site, announcement.subject, announcement.body_markdown,
+                                      _UNSUBSCRIBE_SLOT)
+            self._rendered[domain] = (site, text, html)
+        return self._rendered[domain]
+
+    def _message(self, announcement: Announcement, row: Recipient, site: Site, text: str,
+                 html: str) -> object:
+        scheme = self.app.config["PUBLIC_SCHEME"]
+        url = f"{scheme}://{site.domain}/unsubscribe/{unsubscribe_token(row.signup_id)}"
+        return build_message(site, row.email, announcement.subject,
+                             text.replace(_UNSUBSCRIBE_SLOT, url),
+                             html.replace(_UNSUBSCRIBE_SLOT, url),
+                             message_id(announcement.id, row.id, site.domain), url)
+
+    def _send_one(self, session: Session, announcement: Announcement, row: Recipient) -> None:
+        signup = session.get(Signup, row.signup_id) if row.signup_id else None
+        template = self._template(announcement, row.site)
+        if signup is None or signup.unsubscribed_at is not None or template is None:
+            row.state = "failed"
+            row.last_error = ("unsubscribed or deleted before sending" if template
+                              else f"{row.site} is no longer configured")
+            row.claimed_by = None
+            self._commit(session)
+            self.outcome["failed"] += 1
+            return
+        message = self._message(announcement, row, *template)
+        row.state = "sending"
+        row.attempts += 1
+        self._commit(session)  # durable before the server sees a byte
+        try:
+            self.transport.send(message)
+        except DeliveryError as exc:
+            row.last_error = exc.reply[:2000]
+            if exc.kind == "temporary" and row.attempts < self.max_attempts:
+                row.state = "pending"
+                row.next_attempt_at = utcnow() + timedelta(
+                    seconds=self.retry_delay * 2 ** (row.attempts - 1))
+                self.outcome["retry"] += 1
+            else:
+                row.state = "unknown" if exc.kind == "unknown" else "failed"
+                self.outcome[row.state] += 1
+        except BaseException:
+            row.state, row.last_error = "unknown", "interrupted while handing this over"
+            self._commit(session)
+            raise
+        else:
+            row.state, row.sent_at = "sent", utcnow()
+            self.outcome["sent"] += 1
+        row.claimed_by = None
+        self._commit(session)
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> Counter:
+        interval = 1.0 / self.rate if self.rate else 0.0
+        next_at = time.monotonic()
+        with self.app.app_context(), self.sessions() as session:
+            announcement = session.get(Announcement, self.announcement_id)
+            if announcement is None:
+                raise LookupError(f"no announcement {self.announcement_id}")
+            self.recover(session)
+            try:
+                while True:
+                    rows = self.claim(session)
+                    if not rows:
+                        wait = self._next_retry_in(session)
+                        if wait is None:
+                            break
+                        time.sleep(min(wait, 5.0))
+                        continue
+                    for row in rows:
+                        if interval:
+                            time.sleep(max(0.0, next_at - time.monotonic()))
+                            next_at = max(next_at + interval, time.monotonic())
+                        self._send_one(session, announcement, row)
+                        if self.on_progress:
+                            self.on_progress(row.state)
+            finally:
+                session.rollback()
+                self.release(session)
+                self.transport.close()
+        return self.outcome
+
+    def _next_retry_in(self, session: Session) -> float | None:
+        """Seconds until a postponed row is due, or None when nothing is left to send."""
+        soonest = session.scalar(select(func.min(Recipient.next_attempt_at)).where(
+            Recipient.announcement_id == self.announcement_id, Recipient.state == "pending"))
+        if soonest is None:
+            return None
+        return max(0.0, (soonest - utcnow()).total_seconds())

@@ -1,0 +1,131 @@
+"""Two ways out for mail, chosen by LANDINGPAD_MAIL_TRANSPORT (warehouse's service pattern).
+
+Every failure says which of three things happened, because the announcement
+sender must never guess: ``temporary`` (not sent; try later), ``permanent``
+(refused for good), or ``unknown`` (the server may have taken it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+
+class DeliveryError(Exception):
+    def __init__(self, kind: str, reply: str) -> None:
+        super().__init__(f"{kind}: {reply}")
+        self.kind = kind  # "temporary" | "permanent" | "unknown"
+        self.reply = reply
+
+
+class Transport(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+class SMTPTransport:
+    """One reused connection; a stale one is checked with NOOP before use."""
+
+    IDLE_CHECK = 5.0
+
+    def __init__(self, host: str, port: int, username: str = "", password: str = "",
+                 starttls: bool = False, use_ssl: bool = False, timeout: float = 30.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.username, self.password = username, password
+        self.starttls, self.use_ssl = starttls, use_ssl
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.use_ssl:
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError("temporary", f"cannot connect to {self.host}:{self.port}: "
+                                f"{exc}") from None
+        return smtp
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._last_used > self.IDLE_CHECK:
+            try:
+                if self._smtp.noop()[0] != 250:
+                    raise smtplib.SMTPServerDisconnected("NOOP refused")
+            except (OSError, smtplib.SMTPException):
+                self.close()
+        if self._smtp is None:
+            self._smtp = self._connect()
+        return self._smtp
+
+    def send(self, message: EmailMessage) -> None:
+        smtp = self._connection()
+        try:
+            smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            raise self._refused(code, text) from None
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            raise self._refused(exc.smtp_code, exc.smtp_error) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            # The connection broke mid-transaction: the server may have the message.
+            self.close()
+            raise DeliveryError("unknown", f"connection lost while sending: {exc!r}") from None
+        finally:
+            self._last_used = time.monotonic()
+
+    def _refused(self, code: int, text: bytes | str) -> DeliveryError:
+        try:
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException, AttributeError):
+            self.close()
+        return DeliveryError("temporary" if 400 <= code < 500 else "permanent", _reply(code, text))
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+
+class FolderTransport:
+    """One .eml per message, named by its Message-ID: writing one twice keeps one file."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["Message-ID"]).strip("<>")) + ".eml"
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(message.as_bytes())
+        os.replace(tmp, self.folder / name)
+
+    def close(self) -> None:
+        pass
+
+
+def make_transport(config: dict) -> Transport:
+    if config["MAIL_TRANSPORT"] == "smtp":
+        return SMTPTransport(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
+                             config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_SSL"],
+                             config["SMTP_TIMEOUT"])
+    return FolderTransport(Path(config["DATA_DIR"]) / "mail")

@@ -1,0 +1,56 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it accepts, and misbehaves
+on request: 4xx or 5xx replies, or a dropped connection right after DATA."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections import Counter
+from email.message import Message
+
+from aiosmtpd.controller import Controller
+
+from tests.servers import free_port
+
+
+class SinkHandler:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[Message] = []
+        self.temporary: Counter = Counter()   # address -> how many 451s to give first
+        self.permanent: set[str] = set()      # addresses answered 550
+        self.drop_after_data: set[str] = set()  # take the message, then hang up
+
+    async def handle_DATA(self, server, session, envelope):
+        rcpt = envelope.rcpt_tos[0]
+        with self.lock:
+            if self.temporary[rcpt] > 0:
+                self.temporary[rcpt] -= 1
+                return "451 4.3.0 Try again later"
+            if rcpt in self.permanent:
+                return "550 5.1.1 No such user here"
+            self.messages.append(email.message_from_bytes(envelope.content))
+            if rcpt in self.drop_after_data:
+                self.drop_after_data.discard(rcpt)
+                session.transport_closed = True
+                server.transport.close()  # the message is taken; the reply never arrives
+                return "250 OK"
+        return "250 OK"
+
+    def ids(self) -> list[str]:
+        with self.lock:
+            return [str(m["Message-ID"]) for m in self.messages]
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> Sink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

@@ -1,0 +1,52 @@
+import pytest
+import sqlalchemy as sa
+
+from landingpad import create_app
+from landingpad.storage import session_factory
+from landingpad.storage.models import Announcement
+from landingpad.storage.signups import record_signup
+from landingpad.storage.types import utcnow
+from tests.smtp_sink import Sink
+
+
+@pytest.fixture
+def sink():
+    with Sink() as running:
+        yield running
+
+
+@pytest.fixture
+def smtp_app(app_config, sink):
+    app = create_app({**app_config, "MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
+                      "SMTP_PORT": sink.port, "SMTP_TIMEOUT": 5.0})
+    yield app
+    app.extensions["landingpad.db"].dispose()
+
+
+@pytest.fixture
+def add_signup(smtp_app):
+    def add(email, site="coffee.test", interests=(), confirmed=False, unsubscribed=False):
+        with session_factory(smtp_app)() as session:
+            record_signup(session, site=site, email=email, interests=list(interests),
+                          consent_version="v", consent_text="t")
+            if confirmed or unsubscribed:
+                session.execute(sa.text(
+                    "UPDATE signups SET confirmed_at = :c, unsubscribed_at = :u "
+                    "WHERE email = :e AND site = :s"),
+                    {"c": utcnow().replace(tzinfo=None) if confirmed else None,
+                     "u": utcnow().replace(tzinfo=None) if unsubscribed else None,
+                     "e": email, "s": site})
+                session.commit()
+    return add
+
+
+@pytest.fixture
+def announcement(smtp_app):
+    def make(sites=("coffee.test",), interest=None, body="Hello **there**."):
+        with session_factory(smtp_app)() as session:
+            item = Announcement(subject="We launched", body_markdown=body, sites=list(sites),
+                                interest=interest, created_at=utcnow())
+            session.add(item)
+            session.commit()
+            return item.id
+    return make

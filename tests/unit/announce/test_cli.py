@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def body(tmp_path):
+    path = tmp_path / "body.md"
+    path.write_text("# Live\n\nWe are **open**.\n")
+    return path
+
+
+def test_create_preview_test_send_status(runner, database_url, body, tmp_path, data_dir):
+    import sqlalchemy as sa
+
+    from landingpad.storage.engine import make_engine
+    from landingpad.storage.signups import record_signup
+
+    engine = make_engine(database_url)
+    with sa.orm.Session(engine) as session:
+        record_signup(session, site="coffee.test", email="fan@example.com", interests=[],
+                      consent_version="v", consent_text="t")
+    engine.dispose()
+    created = runner("announce", "create", "--site", "coffee.test", "--subject", "Open!",
+                     "--body-file", str(body))
+    assert created.exit_code == 0, created.output
+    ident = created.output.strip()
+    preview = runner("announce", "preview", ident, "--out", str(tmp_path / "p"))
+    paths = preview.output.split()
+    assert [p.rsplit(".", 1)[1] for p in paths] == ["html", "txt"]
+    assert "<strong>open</strong>" in Path(paths[0]).read_text()
+    assert "We are **open**." in Path(paths[1]).read_text()
+    test = runner("announce", "test", ident, "--to", "me@example.com")
+    assert test.exit_code == 0 and "test message sent" in test.output
+    mail = list((data_dir / "mail").glob("*.eml"))
+    assert len(mail) == 1 and b"Subject: [TEST] Open!" in mail[0].read_bytes()
+    sent = runner("announce", "send", ident, "--no-progress")
+    assert sent.exit_code == 0 and "sent 1" in sent.output
+    assert runner("announce", "status", ident).output.splitlines()[:6] == [
+        "pending 0", "claimed 0", "sending 0", "sent 1", "failed 0", "unknown 0"]
+    eml = (data_dir / "mail" / f"announce-{ident}-1@coffee.test.eml").read_bytes()
+    assert b"To: fan@example.com" in eml and b"List-Unsubscribe-Post" in eml
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--site", "nowhere.test"], "not in the sites file"),
+    (["--site", "bad host!"], "--site"),
+    (["--site", "coffee.test", "--subject", "two\nlines"], "one line"),
+    (["--site", "coffee.test", "--subject", "x" * 201], "one line"),
+])
+def test_create_refuses_bad_input(runner, body, args, message, backend):
+    full = ["announce", "create", *args, "--body-file", str(body)]
+    if "--subject" not in args:
+        full += ["--subject", "Hi"]
+    result = runner(*full)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_empty_or_huge_bodies_are_refused(runner, tmp_path, backend):
+    for content in ("   \n", "x" * 100_001):
+        path = tmp_path / "b.md"
+        path.write_text(content)
+        result = runner("announce", "create", "--site", "coffee.test", "--subject", "Hi",
+                        "--body-file", str(path))
+        assert result.exit_code == 2 and "--body-file" in result.output
+
+
+def test_unknown_announcement(runner, backend):
+    for command in ("status", "send", "preview"):
+        result = runner("announce", command, "99")
+        assert result.exit_code == 1 and "no announcement 99" in result.output

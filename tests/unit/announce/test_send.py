@@ -1,0 +1,148 @@
+import pytest
+from sqlalchemy import select
+
+from landingpad.announce.recipients import materialise
+from landingpad.announce.sender import Sender, counts
+from landingpad.mail.transports import make_transport
+from landingpad.sites import get_registry
+from landingpad.storage import session_factory
+from landingpad.storage.models import Announcement, Recipient
+
+
+def send(app, announcement_id, **kwargs):
+    with app.app_context(), session_factory(app)() as session:
+        materialise(session, session.get(Announcement, announcement_id), get_registry(app))
+    return Sender(app, announcement_id, make_transport(app.config), **kwargs).run()
+
+
+def states(app, announcement_id):
+    with session_factory(app)() as session:
+        return {r.email: r.state for r in session.scalars(
+            select(Recipient).where(Recipient.announcement_id == announcement_id))}
+
+
+def test_messages_carry_the_headers_and_both_parts(smtp_app, sink, add_signup, announcement):
+    add_signup("alice@example.com")
+    outcome = send(smtp_app, announcement(body="Hi **all** <script>x()</script>"))
+    assert outcome["sent"] == 1
+    [message] = sink.handler.messages
+    assert message["From"] == "Coffee Club <hello@coffee.test>"
+    assert message["Reply-To"] == "owner@coffee.example.com"
+    assert message["Subject"] == "We launched"
+    assert message["Message-ID"] == "<announce-1-1@coffee.test>"
+    assert message["List-Unsubscribe"].startswith("<https://coffee.test/unsubscribe/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
+             if not p.is_multipart()}
+    assert set(parts) == {"text/plain", "text/html"}
+    assert "<strong>all</strong>" in parts["text/html"] and "<script>" not in parts["text/html"]
+    assert "Unsubscribe: https://coffee.test/unsubscribe/" in parts["text/plain"]
+
+
+def test_one_message_per_address_and_only_who_should_get_it(smtp_app, sink, add_signup,
+                                                             announcement):
+    add_signup("both@example.com")
+    add_signup("both@example.com", site="bikes.test", confirmed=True)
+    add_signup("left@example.com", unsubscribed=True)
+    add_signup("unconfirmed@example.com", site="bikes.test")  # bikes.test has double opt-in
+    add_signup("confirmed@example.com", site="bikes.test", confirmed=True)
+    send(smtp_app, announcement(sites=("coffee.test", "bikes.test")))
+    recipients = sorted(str(m["To"]) for m in sink.handler.messages)
+    assert recipients == ["both@example.com", "confirmed@example.com"]
+
+
+def test_interest_filter(smtp_app, sink, add_signup, announcement):
+    add_signup("beans@example.com", interests=["Beans"])
+    add_signup("gear@example.com", interests=["Brewing gear"])
+    send(smtp_app, announcement(interest="Brewing gear"))
+    assert [str(m["To"]) for m in sink.handler.messages] == ["gear@example.com"]
+
+
+def test_a_4xx_is_retried_later(smtp_app, sink, add_signup, announcement):
+    add_signup("slow@example.com")
+    sink.handler.temporary["slow@example.com"] = 2
+    ident = announcement()
+    send(smtp_app, ident, retry_delay=0.05)
+    assert states(smtp_app, ident) == {"slow@example.com": "sent"}
+    with session_factory(smtp_app)() as session:
+        assert session.scalar(select(Recipient.attempts)) == 3
+    assert len(sink.handler.messages) == 1
+
+
+def test_a_5xx_fails_that_recipient_with_the_reply(smtp_app, sink, add_signup, announcement):
+    add_signup("gone@example.com")
+    add_signup("ok@example.com")
+    sink.handler.permanent.add("gone@example.com")
+    ident = announcement()
+    send(smtp_app, ident)
+    assert states(smtp_app, ident) == {"gone@example.com": "failed", "ok@example.com": "sent"}
+    with session_factory(smtp_app)() as session:
+        error = session.scalar(select(Recipient.last_error).where(Recipient.state == "failed"))
+    assert error.startswith("550") and "No such user" in error
+
+
+def test_a_connection_dropped_after_data_is_unknown_never_resent(smtp_app, sink, add_signup,
+                                                                 announcement):
+    for name in ("a", "b", "c"):
+        add_signup(f"{name}@example.com")
+    sink.handler.drop_after_data.add("b@example.com")
+    ident = announcement()
+    send(smtp_app, ident)
+    assert states(smtp_app, ident) == {"a@example.com": "sent", "b@example.com": "unknown",
+                                       "c@example.com": "sent"}
+    send(smtp_app, ident)  # a second run sends nothing again
+    ids = sink.handler.ids()
+    assert len(ids) == 3 and len(set(ids)) == 3
+
+
+def test_unsubscribed_after_the_list_was_taken_gets_nothing(smtp_app, sink, add_signup,
+                                                            announcement):
+    import sqlalchemy as sa
+
+    add_signup("late@example.com")
+    ident = announcement()
+    with smtp_app.app_context(), session_factory(smtp_app)() as session:
+        materialise(session, session.get(Announcement, ident), get_registry(smtp_app))
+        session.execute(sa.text("UPDATE signups SET unsubscribed_at = created_at"))
+        session.commit()
+    send(smtp_app, ident)
+    assert sink.handler.messages == [] and states(smtp_app, ident) == {
+        "late@example.com": "failed"}
+
+
+def test_recipients_are_taken_once(smtp_app, sink, add_signup, announcement):
+    add_signup("first@example.com")
+    ident = announcement()
+    send(smtp_app, ident)
+    add_signup("later@example.com")
+    send(smtp_app, ident)
+    assert [str(m["To"]) for m in sink.handler.messages] == ["first@example.com"]
+
+
+def test_rate_limit_paces_the_sending(smtp_app, sink, add_signup, announcement):
+    import time
+
+    for i in range(6):
+        add_signup(f"r{i}@example.com")
+    started = time.monotonic()
+    send(smtp_app, announcement(), rate=10)
+    assert time.monotonic() - started >= 0.45
+    assert len(sink.handler.messages) == 6
+
+
+def test_counts(smtp_app, sink, add_signup, announcement):
+    add_signup("x@example.com")
+    ident = announcement()
+    send(smtp_app, ident)
+    with session_factory(smtp_app)() as session:
+        assert counts(session, ident) == {"pending": 0, "claimed": 0, "sending": 0, "sent": 1,
+                                          "failed": 0, "unknown": 0}
+
+
+def test_headers_cannot_be_injected(smtp_app):
+    from landingpad.mail.message import build_message
+
+    site = get_registry(smtp_app).site_for_host("coffee.test")
+    with pytest.raises(ValueError):
+        build_message(site, "a@example.com", "Hi\r\nBcc: evil@example.com", "t", "<p>t</p>",
+                      "<x@coffee.test>")
