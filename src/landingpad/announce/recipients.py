@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import Text, cast, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from landingpad.sites import SiteRegistry
@@ -43,5 +44,9 @@ def materialise(session: Session, announcement: Announcement, registry: SiteRegi
             for s in eligible(session, announcement, registry)]
     session.add_all(rows)
     announcement.recipients_at = utcnow()
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # another sender took the list first: use theirs
+        return 0
     return len(rows)

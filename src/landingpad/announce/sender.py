@@ -117,12 +117,16 @@ class Sender:
                .order_by(Recipient.id).limit(self.batch))
         if self.engine.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
+        # Two steps in one transaction: lock the ids, then update exactly those. (As a
+        # subquery of the UPDATE, PostgreSQL may re-run the LIMIT query per row and
+        # claim far more than a batch.)
         with write_lock(self.engine):
-            session.execute(update(Recipient)
-                            .where(Recipient.id.in_(due.scalar_subquery()),
-                                   Recipient.state == "pending")
-                            .values(state="claimed", claimed_by=self.identity)
-                            .execution_options(synchronize_session=False))
+            ids = list(session.scalars(due))
+            if ids:
+                session.execute(update(Recipient)
+                                .where(Recipient.id.in_(ids), Recipient.state == "pending")
+                                .values(state="claimed", claimed_by=self.identity)
+                                .execution_options(synchronize_session=False))
             session.commit()
         return list(session.scalars(select(Recipient).where(
             Recipient.announcement_id == self.announcement_id, Recipient.state == "claimed",
@@ -225,9 +229,20 @@ class Sender:
         return self.outcome
 
     def _next_retry_in(self, session: Session) -> float | None:
-        """Seconds until a postponed row is due, or None when nothing is left to send."""
-        soonest = session.scalar(select(func.min(Recipient.next_attempt_at)).where(
-            Recipient.announcement_id == self.announcement_id, Recipient.state == "pending"))
-        if soonest is None:
+        """Seconds until a pending row may be claimed, or None when nothing is left to send.
+
+        Pending rows can be momentarily unclaimable (another sender's claim holds
+        them): those are retried at once, not taken for "done".
+        """
+        pending, soonest = session.execute(
+            select(func.count(), func.min(Recipient.next_attempt_at)).where(
+                Recipient.announcement_id == self.announcement_id,
+                Recipient.state == "pending")).one()
+        session.rollback()  # end the read: don't hold a snapshot while waiting
+        if not pending:
             return None
-        return max(0.0, (soonest - utcnow()).total_seconds())
+        if soonest is None or session.scalar(select(func.count()).where(
+                Recipient.announcement_id == self.announcement_id,
+                Recipient.state == "pending", Recipient.next_attempt_at.is_(None))):
+            return 0.05
+        return max(0.05, (soonest - utcnow()).total_seconds())

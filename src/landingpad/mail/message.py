@@ -9,7 +9,6 @@ from email.utils import format_datetime
 from landingpad.sites import Site
 from landingpad.storage.types import utcnow
 
-
 # Fold only past RFC 5322's hard limit: providers read List-Unsubscribe strictly.
 POLICY = policy.SMTP.clone(max_line_length=998)
 

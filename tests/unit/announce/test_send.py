@@ -146,3 +146,16 @@ def test_headers_cannot_be_injected(smtp_app):
     with pytest.raises(ValueError):
         build_message(site, "a@example.com", "Hi\r\nBcc: evil@example.com", "t", "<p>t</p>",
                       "<x@coffee.test>")
+
+
+def test_a_claim_takes_one_batch_and_no_more(smtp_app, add_signup, announcement):
+    for i in range(12):
+        add_signup(f"b{i}@example.com")
+    ident = announcement()
+    with smtp_app.app_context(), session_factory(smtp_app)() as session:
+        materialise(session, session.get(Announcement, ident), get_registry(smtp_app))
+        first = Sender(smtp_app, ident, make_transport(smtp_app.config), batch=5)
+        second = Sender(smtp_app, ident, make_transport(smtp_app.config), batch=5)
+        a, b = first.claim(session), second.claim(session)
+        assert len(a) == 5 and len(b) == 5 and not {r.id for r in a} & {r.id for r in b}
+        assert counts(session, ident)["claimed"] == 10
