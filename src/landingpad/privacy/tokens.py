@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
+
+
+def confirm_token(signup_id: int) -> str:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
+                                  salt="landingpad.confirm").dumps(signup_id)
+
+
+def read_confirm_token(token: str) -> int | str | None:
+    """The sign-up id; "expired" for a genuine but old link; None for a forged one."""
+    if len(token) > 200:
+        return None
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="landingpad.confirm")
+    try:
+        value = serializer.loads(token, max_age=current_app.config["CONFIRM_MAX_AGE"])
+    except SignatureExpired:
+        return "expired"
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
 
 
 def unsubscribe_token(signup_id: int) -> str:

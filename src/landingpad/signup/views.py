@@ -6,15 +6,26 @@ import logging
 from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, Forbidden, TooManyRequests, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    Gone,
+    NotFound,
+    TooManyRequests,
+    UnsupportedMediaType,
+)
 
+from landingpad.privacy.tokens import read_confirm_token
+from landingpad.signup.confirm import send_confirmation
 from landingpad.signup.forms import SignupForm
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.storage import get_session
+from landingpad.storage.models import Signup
 from landingpad.storage.signups import record_signup
+from landingpad.storage.types import utcnow
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signup", __name__, template_folder="templates")
@@ -107,10 +118,31 @@ def signup() -> Response:
     if not form.validate():
         return _form_error(site, form, "Please correct the marked fields.", 400)
 
-    record_signup(get_session(), site=site.domain, email=form.normalised_email,
-                  interests=form.interests.data or [], consent_version=site.consent_version,
-                  consent_text=site.consent_text)
+    signup_id, confirmed = record_signup(
+        get_session(), site=site.domain, email=form.normalised_email,
+        interests=form.interests.data or [], consent_version=site.consent_version,
+        consent_text=site.consent_text)
+    if site.double_optin and not confirmed:
+        send_confirmation(site, form.normalised_email, signup_id)
     return redirect(url_for(".thanks"), 303)
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> tuple[str, int]:
+    """GET shows a button (mail scanners follow links); only POST confirms."""
+    site = current_site()
+    value = read_confirm_token(token)
+    if value == "expired":
+        raise Gone("This confirmation link has expired. Please sign up again for a new one.")
+    signup = get_session().get(Signup, value) if isinstance(value, int) else None
+    if signup is None or signup.site != site.domain:
+        raise NotFound("This confirmation link is not valid.")
+    if request.method == "POST":
+        if signup.confirmed_at is None:
+            signup.confirmed_at = utcnow()
+            get_session().commit()
+        return render_template("signup/confirm.html", site=site, done=True), 200
+    return render_template("signup/confirm.html", site=site, done=False), 200
 
 
 @bp.get("/too-many-requests")

@@ -116,6 +116,20 @@ class Recipient(Base):
     sent_at: Mapped[datetime | None]
 
 
+class MailCap(Base):
+    """How many mails of a kind an address got in the current window (an HMAC, not the address).
+
+    Caps confirmation mails per address per day, whatever is posted, so the
+    form can't be used to flood someone's inbox.
+    """
+
+    __tablename__ = "mail_caps"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int] = mapped_column(default=0)
+
+
 class ConsentText(Base):
     """Every consent sentence ever shown, by version, so a sign-up's consent can be proven."""
 

@@ -44,14 +44,16 @@ def _upsert_statements(dialect: str) -> tuple[Executable, Executable]:
             "consented_at": signup.excluded.consented_at,
             "updated_at": signup.excluded.updated_at,
         },
-    )
+    ).returning(Signup.__table__.c.id, Signup.__table__.c.confirmed_at)
     return consent, signup
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
                   consent_version: str, consent_text: str,
-                  now: datetime | None = None) -> None:
+                  now: datetime | None = None) -> tuple[int, bool]:
     """Insert or update the (site, email) row and commit; return only once it is durable.
+
+    Returns the row's id and whether the address is already confirmed.
 
     A repeated sign-up records the latest interests and consent and keeps
     the first sign-up time; confirmation and unsubscription are left as
@@ -68,9 +70,10 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
         connection = session.connection()
         if not known:
             connection.execute(consent, params)
-        connection.execute(signup, params)
+        signup_id, confirmed_at = connection.execute(signup, params).one()
         session.commit()
     _known_consents.add((str(engine.url), consent_version))
+    return signup_id, confirmed_at is not None
 
 
 def iter_signups(session: Session, site: str | None = None,
