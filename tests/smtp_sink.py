@@ -17,6 +17,7 @@ class SinkHandler:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.messages: list[Message] = []
+        self.raw: list[bytes] = []
         self.temporary: Counter = Counter()   # address -> how many 451s to give first
         self.permanent: set[str] = set()      # addresses answered 550
         self.drop_after_data: set[str] = set()  # take the message, then hang up
@@ -30,6 +31,7 @@ class SinkHandler:
             if rcpt in self.permanent:
                 return "550 5.1.1 No such user here"
             self.messages.append(email.message_from_bytes(envelope.content))
+            self.raw.append(envelope.original_content or envelope.content)
             if rcpt in self.drop_after_data:
                 self.drop_after_data.discard(rcpt)
                 session.transport_closed = True

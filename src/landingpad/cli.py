@@ -62,10 +62,11 @@ def _register() -> None:
     from landingpad.demo import demo
     from landingpad.deploy.cli import deploy, domain
     from landingpad.deploy.serve import serve
+    from landingpad.mail.cli import dkim_group
     from landingpad.signup.cli import export
     from landingpad.storage.cli import db
 
-    for command in (db, domain, deploy, export, serve, demo, user, announce):
+    for command in (db, domain, deploy, export, serve, demo, user, announce, dkim_group):
         main.add_command(command)
 
 

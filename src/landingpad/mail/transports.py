@@ -12,6 +12,7 @@ import re
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -40,8 +41,10 @@ class SMTPTransport:
     IDLE_CHECK = 5.0
 
     def __init__(self, host: str, port: int, username: str = "", password: str = "",
-                 starttls: bool = False, use_ssl: bool = False, timeout: float = 30.0) -> None:
+                 starttls: bool = False, use_ssl: bool = False, timeout: float = 30.0,
+                 signer: Callable[[EmailMessage], bytes] | None = None) -> None:
         self.host, self.port, self.timeout = host, port, timeout
+        self.signer = signer or (lambda message: message.as_bytes())
         self.username, self.password = username, password
         self.starttls, self.use_ssl = starttls, use_ssl
         self._smtp: smtplib.SMTP | None = None
@@ -75,9 +78,12 @@ class SMTPTransport:
         return self._smtp
 
     def send(self, message: EmailMessage) -> None:
+        data = self.signer(message)
+        sender = message["From"].addresses[0].addr_spec
+        recipients = [a.addr_spec for a in message["To"].addresses]
         smtp = self._connection()
         try:
-            smtp.send_message(message)
+            smtp.sendmail(sender, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise self._refused(code, text) from None
@@ -109,14 +115,16 @@ class SMTPTransport:
 class FolderTransport:
     """One .eml per message, named by its Message-ID: writing one twice keeps one file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path,
+                 signer: Callable[[EmailMessage], bytes] | None = None) -> None:
         self.folder = folder
+        self.signer = signer or (lambda message: message.as_bytes())
 
     def send(self, message: EmailMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["Message-ID"]).strip("<>")) + ".eml"
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(message.as_bytes())
+        tmp.write_bytes(self.signer(message))
         os.replace(tmp, self.folder / name)
 
     def close(self) -> None:
@@ -124,8 +132,11 @@ class FolderTransport:
 
 
 def make_transport(config: dict) -> Transport:
+    from landingpad.mail.dkim import Signer
+
+    signer = Signer(Path(config["DATA_DIR"]) / "dkim")
     if config["MAIL_TRANSPORT"] == "smtp":
         return SMTPTransport(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
                              config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_SSL"],
-                             config["SMTP_TIMEOUT"])
-    return FolderTransport(Path(config["DATA_DIR"]) / "mail")
+                             config["SMTP_TIMEOUT"], signer=signer)
+    return FolderTransport(Path(config["DATA_DIR"]) / "mail", signer=signer)
