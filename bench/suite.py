@@ -33,7 +33,8 @@ from landingpad.deploy.stack import Stack  # noqa: E402
 
 KEYS = ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps", "signup_rps",
         "naive_signup_rps", "signup_p99_ms", "app_rss_10k_domains_mb", "nginx_10k_domains_mb",
-        "nginx_t_10k_s", "add_domain_live_s", "add_domain_failed")
+        "nginx_t_10k_s", "announce_mps", "announce_duplicates", "add_domain_live_s",
+        "add_domain_failed")
 
 SITES = """\
 [sites."coffee.test"]
@@ -205,6 +206,59 @@ class Bench:
             stack.stop()
         return {"add_domain_live_s": round(live, 3), "add_domain_failed": len(failures)}
 
+    def announce_figures(self, messages: int, kills: int) -> dict[str, float]:
+        """Messages/s to a local aiosmtpd sink, and duplicates after repeated kill -9s."""
+        import random
+        import signal
+
+        import sqlalchemy as sa
+        from tests.smtp_sink import Sink
+
+        from landingpad.storage.engine import make_engine
+        from landingpad.storage.models import Announcement
+        from landingpad.storage.signups import record_signup
+        from landingpad.storage.types import utcnow
+
+        engine = make_engine(f"sqlite:///{self.data / 'landingpad.db'}")
+        with sa.orm.Session(engine) as session:
+            for i in range(messages):
+                record_signup(session, site="bikes.test", email=f"a{i:05d}@example.com",
+                              interests=[], consent_version="v", consent_text="t")
+            ids = []
+            for _ in range(2):
+                item = Announcement(subject="Live", body_markdown="We are **live**.",
+                                    sites=["bikes.test"], created_at=utcnow())
+                session.add(item)
+                session.commit()
+                ids.append(item.id)
+        engine.dispose()
+        landingpad = str(Path(sys.executable).with_name("landingpad"))
+        result: dict[str, float] = {}
+        with Sink() as sink:
+            env = {**self.env, "LANDINGPAD_MAIL_TRANSPORT": "smtp",
+                   "LANDINGPAD_SMTP_HOST": "127.0.0.1", "LANDINGPAD_SMTP_PORT": str(sink.port)}
+            log(f"announcement: {messages:,} messages to a local SMTP server")
+            subprocess.run([landingpad, "announce", "send", str(ids[0]), "--no-progress"],
+                           env=env, check=True, capture_output=True)
+            times = sink.handler.times
+            result["announce_mps"] = round((len(times) - 1) / (times[-1] - times[0]), 1)
+            log(f"announcement: {kills} kill -9s and restarts")
+            sink.handler.messages.clear()
+            rng = random.Random(7)
+            for _ in range(kills):
+                proc = subprocess.Popen([landingpad, "announce", "send", str(ids[1]),
+                                         "--no-progress", "--rate", "400"], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0.6, 1.2))
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+            subprocess.run([landingpad, "announce", "send", str(ids[1]), "--no-progress"],
+                           env=env, check=True, capture_output=True)
+            received = sink.handler.ids()
+            result["announce_duplicates"] = len(received) - len(set(received))
+        return result
+
     def memory_figures(self) -> dict[str, float]:
         log(f"app process RSS with {self.domains:,} domains")
         probe = ("from bench.suite import app_rss_kb; import sys; "
@@ -260,6 +314,8 @@ GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [
     ("nginx_10k_domains_mb <= 10", "nginx_10k_domains_mb",
      lambda r: r["nginx_10k_domains_mb"] <= 10),
     ("nginx_t_10k_s <= 0.5", "nginx_t_10k_s", lambda r: r["nginx_t_10k_s"] <= 0.5),
+    ("announce_mps >= 500", "announce_mps", lambda r: r["announce_mps"] >= 500),
+    ("announce_duplicates == 0", "announce_duplicates", lambda r: r["announce_duplicates"] == 0),
     ("add_domain_live_s <= 2", "add_domain_live_s", lambda r: r["add_domain_live_s"] <= 2),
     ("add_domain_failed == 0", "add_domain_failed", lambda r: r["add_domain_failed"] == 0),
 ]
@@ -308,6 +364,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landingpad-bench-") as tmp:
         bench = Bench(Path(tmp), seconds, domains)
         results = {**bench.http_figures(), **bench.add_domain_under_load(),
+                   **bench.announce_figures(500 if args.smoke else 3000,
+                                            3 if args.smoke else 20),
                    **bench.memory_figures()}
     results = {key: results[key] for key in KEYS}
     text = table(results, seconds, domains)

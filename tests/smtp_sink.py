@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import threading
+import time
 from collections import Counter
 from email.message import Message
 
@@ -18,6 +19,7 @@ class SinkHandler:
         self.lock = threading.Lock()
         self.messages: list[Message] = []
         self.raw: list[bytes] = []
+        self.times: list[float] = []
         self.temporary: Counter = Counter()   # address -> how many 451s to give first
         self.permanent: set[str] = set()      # addresses answered 550
         self.drop_after_data: set[str] = set()  # take the message, then hang up
@@ -32,6 +34,7 @@ class SinkHandler:
                 return "550 5.1.1 No such user here"
             self.messages.append(email.message_from_bytes(envelope.content))
             self.raw.append(envelope.original_content or envelope.content)
+            self.times.append(time.monotonic())
             if rcpt in self.drop_after_data:
                 self.drop_after_data.discard(rcpt)
                 session.transport_closed = True

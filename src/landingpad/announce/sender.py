@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import format_datetime
 
 from flask import Flask
 from sqlalchemy import func, select, update
@@ -34,6 +35,26 @@ from landingpad.storage.types import utcnow
 
 STATES = ("pending", "claimed", "sending", "sent", "failed", "unknown")
 _UNSUBSCRIBE_SLOT = "__landingpad_unsubscribe_url__"
+_TO_SLOT = "recipient-slot@landingpad.invalid"
+_ID_SLOT = "<message-id-slot@landingpad.invalid>"
+
+
+@dataclass
+class SiteMail:
+    """One site's message for this announcement, built once.
+
+    ``template`` is the finished message as bytes with slots for the address,
+    the Message-ID, the date and the unsubscribe URL: the email package builds
+    and checks it once, and each recipient costs a few byte replacements. It
+    is None when a slot didn't survive flattening verbatim (an encoded body),
+    and then each message is built in full.
+    """
+
+    site: Site
+    text: str
+    html: str
+    template: bytes | None
+    date: bytes
 
 
 def message_id(announcement_id: int, recipient_id: int, domain: str) -> str:
@@ -82,7 +103,9 @@ class Sender:
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.app)
         self.engine = self.sessions.kw["bind"]
-        self._rendered: dict[str, tuple[Site, str, str]] = {}
+        self._rendered: dict[str, SiteMail | None] = {}
+        signer = getattr(self.transport, "signer", None)
+        self._sign = getattr(signer, "sign", lambda data, domain: data)
 
     # -- state changes, each its own short transaction -----------------------------
     def _commit(self, session: Session) -> None:
@@ -141,42 +164,61 @@ class Sender:
         self._commit(session)
 
     # -- messages ------------------------------------------------------------------------
-    def _template(self, announcement: Announcement, domain: str) -> tuple[Site, str, str] | None:
+    def _site_mail(self, announcement: Announcement, domain: str) -> SiteMail | None:
         if domain not in self._rendered:
             site = get_registry(self.app).site_for_host(domain)
             if site is None:
+                self._rendered[domain] = None
                 return None
             text, html = render_email(site, announcement.subject, announcement.body_markdown,
                                       _UNSUBSCRIBE_SLOT)
-            self._rendered[domain] = (site, text, html)
+            probe = build_message(site, _TO_SLOT, announcement.subject, text, html, _ID_SLOT,
+                                  _UNSUBSCRIBE_SLOT)
+            data = probe.as_bytes()
+            date = f"Date: {probe['Date']}\r\n".encode()
+            urls = 1 + text.count(_UNSUBSCRIBE_SLOT) + html.count(_UNSUBSCRIBE_SLOT)
+            intact = (data.count(_TO_SLOT.encode()) == 1 and data.count(_ID_SLOT.encode()) == 1
+                      and data.count(date) == 1
+                      and data.count(_UNSUBSCRIBE_SLOT.encode()) == urls)
+            self._rendered[domain] = SiteMail(site, text, html, data if intact else None, date)
         return self._rendered[domain]
 
-    def _message(self, announcement: Announcement, row: Recipient, site: Site, text: str,
-                 html: str) -> object:
-        scheme = self.app.config["PUBLIC_SCHEME"]
-        url = f"{scheme}://{site.domain}/unsubscribe/{unsubscribe_token(row.signup_id)}"
-        return build_message(site, row.email, announcement.subject,
-                             text.replace(_UNSUBSCRIBE_SLOT, url),
-                             html.replace(_UNSUBSCRIBE_SLOT, url),
-                             message_id(announcement.id, row.id, site.domain), url)
+    def _bytes(self, announcement: Announcement, row: Recipient, mail: SiteMail) -> bytes:
+        site = mail.site
+        url = (f"{self.app.config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/"
+               f"{unsubscribe_token(row.signup_id)}")
+        mid = message_id(announcement.id, row.id, site.domain)
+        if mail.template is not None and row.email.isascii():
+            data = (mail.template.replace(_TO_SLOT.encode(), row.email.encode())
+                    .replace(_ID_SLOT.encode(), mid.encode())
+                    .replace(_UNSUBSCRIBE_SLOT.encode(), url.encode())
+                    .replace(mail.date, f"Date: {format_datetime(utcnow())}\r\n".encode()))
+        else:
+            data = build_message(site, row.email, announcement.subject,
+                                 mail.text.replace(_UNSUBSCRIBE_SLOT, url),
+                                 mail.html.replace(_UNSUBSCRIBE_SLOT, url), mid, url).as_bytes()
+        return self._sign(data, site.domain)
 
-    def _send_one(self, session: Session, announcement: Announcement, row: Recipient) -> None:
-        signup = session.get(Signup, row.signup_id) if row.signup_id else None
-        template = self._template(announcement, row.site)
-        if signup is None or signup.unsubscribed_at is not None or template is None:
+    def _send_one(self, session: Session, announcement: Announcement, row: Recipient,
+                  unsubscribed: dict[int, bool]) -> None:
+        mail = self._site_mail(announcement, row.site)
+        if unsubscribed.get(row.signup_id, True) or mail is None:
             row.state = "failed"
-            row.last_error = ("unsubscribed or deleted before sending" if template
+            row.last_error = ("unsubscribed or deleted before sending" if mail
                               else f"{row.site} is no longer configured")
-            row.claimed_by = None
-            self._commit(session)
+            row.claimed_by = None  # committed with the next state change
             self.outcome["failed"] += 1
             return
-        message = self._message(announcement, row, *template)
+        data = self._bytes(announcement, row, mail)
         row.state = "sending"
         row.attempts += 1
-        self._commit(session)  # durable before the server sees a byte
+        # Durable before the server sees a byte. The same commit records the outcome of
+        # the previous message: one commit per message, and a crash between a send and
+        # this commit leaves that message in `sending`, so it becomes `unknown`.
+        self._commit(session)
         try:
-            self.transport.send(message)
+            self.transport.send_raw(mail.site.from_address, row.email, data,
+                                    message_id(announcement.id, row.id, mail.site.domain))
         except DeliveryError as exc:
             row.last_error = exc.reply[:2000]
             if exc.kind == "temporary" and row.attempts < self.max_attempts:
@@ -195,7 +237,6 @@ class Sender:
             row.state, row.sent_at = "sent", utcnow()
             self.outcome["sent"] += 1
         row.claimed_by = None
-        self._commit(session)
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> Counter:
@@ -215,15 +256,23 @@ class Sender:
                             break
                         time.sleep(min(wait, 5.0))
                         continue
+                    # Who unsubscribed (or was deleted) meanwhile: one query per batch.
+                    ids = [r.signup_id for r in rows if r.signup_id is not None]
+                    unsubscribed = {sid: gone is not None for sid, gone in session.execute(
+                        select(Signup.id, Signup.unsubscribed_at).where(Signup.id.in_(ids)))}
                     for row in rows:
                         if interval:
                             time.sleep(max(0.0, next_at - time.monotonic()))
                             next_at = max(next_at + interval, time.monotonic())
-                        self._send_one(session, announcement, row)
+                        self._send_one(session, announcement, row, unsubscribed)
                         if self.on_progress:
                             self.on_progress(row.state)
+                    self._commit(session)  # the batch's last outcome
             finally:
-                session.rollback()
+                try:
+                    self._commit(session)  # keep outcomes known so far (a clean stop)
+                except Exception:
+                    session.rollback()
                 self.release(session)
                 self.transport.close()
         return self.outcome

@@ -58,12 +58,15 @@ class Signer:
         return self._keys[domain]
 
     def __call__(self, message: EmailMessage) -> bytes:
-        data = message.as_bytes()
-        domain = message["From"].addresses[0].domain.lower()
+        return self.sign(message.as_bytes(), message["From"].addresses[0].domain.lower())
+
+    def sign(self, data: bytes, domain: str) -> bytes:
+        """The bytes to send: ``data`` with a DKIM-Signature when ``domain`` has a key."""
         key = self._key(domain)
         if key is None:
             return data
-        present = [h for h in SIGNED_HEADERS if message[h.decode()] is not None]
+        head = data.split(b"\r\n\r\n", 1)[0].lower()
+        present = [h for h in SIGNED_HEADERS if b"\r\n" + h.lower() + b":" in b"\r\n" + head]
         signature = dkim.sign(data, SELECTOR.encode(), domain.encode(), key,
                               include_headers=present)
         return signature + data

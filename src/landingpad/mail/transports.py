@@ -28,6 +28,8 @@ class DeliveryError(Exception):
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -78,12 +80,15 @@ class SMTPTransport:
         return self._smtp
 
     def send(self, message: EmailMessage) -> None:
-        data = self.signer(message)
-        sender = message["From"].addresses[0].addr_spec
-        recipients = [a.addr_spec for a in message["To"].addresses]
+        self.send_raw(message["From"].addresses[0].addr_spec,
+                      message["To"].addresses[0].addr_spec, self.signer(message),
+                      str(message["Message-ID"]))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
+        """Send finished (signed) bytes; the same outcome kinds as send()."""
         smtp = self._connection()
         try:
-            smtp.sendmail(sender, recipients, data)
+            smtp.sendmail(sender, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise self._refused(code, text) from None
@@ -121,10 +126,13 @@ class FolderTransport:
         self.signer = signer or (lambda message: message.as_bytes())
 
     def send(self, message: EmailMessage) -> None:
+        self.send_raw("", "", self.signer(message), str(message["Message-ID"]))
+
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9@._-]", "_", str(message["Message-ID"]).strip("<>")) + ".eml"
+        name = re.sub(r"[^A-Za-z0-9@._-]", "_", message_id.strip("<>")) + ".eml"
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(self.signer(message))
+        tmp.write_bytes(data)
         os.replace(tmp, self.folder / name)
 
     def close(self) -> None:

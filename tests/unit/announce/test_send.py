@@ -159,3 +159,31 @@ def test_a_claim_takes_one_batch_and_no_more(smtp_app, add_signup, announcement)
         a, b = first.claim(session), second.claim(session)
         assert len(a) == 5 and len(b) == 5 and not {r.id for r in a} & {r.id for r in b}
         assert counts(session, ident)["claimed"] == 10
+
+
+def test_byte_template_equals_a_fully_built_message(smtp_app, add_signup, announcement):
+    import email
+    from email import policy
+
+    from landingpad.announce.sender import SiteMail
+
+    add_signup("zoë-fan@example.com".replace("ë", "e"))
+    ident = announcement(body="Café **ouvert** — 100% sûr.\n\n[Menu](https://coffee.test/m)")
+    with smtp_app.app_context(), session_factory(smtp_app)() as session:
+        materialise(session, session.get(Announcement, ident), get_registry(smtp_app))
+        sender = Sender(smtp_app, ident, make_transport(smtp_app.config))
+        item = session.get(Announcement, ident)
+        row = session.scalars(select(Recipient)).one()
+        mail = sender._site_mail(item, "coffee.test")
+        assert mail.template is not None  # the fast path is taken for this body
+        fast = sender._bytes(item, row, mail)
+        full = sender._bytes(item, row, SiteMail(mail.site, mail.text, mail.html, None,
+                                                 mail.date))
+    parse = lambda data: email.message_from_bytes(data, policy=policy.default)  # noqa: E731
+    a, b = parse(fast), parse(full)
+    for header in ("From", "To", "Reply-To", "Subject", "Message-ID", "List-Unsubscribe",
+                   "List-Unsubscribe-Post"):
+        assert a[header] == b[header], header
+    assert a.get_body(("plain",)).get_content() == b.get_body(("plain",)).get_content()
+    assert a.get_body(("html",)).get_content() == b.get_body(("html",)).get_content()
+    assert "Café" in a.get_body(("plain",)).get_content()
