@@ -22,7 +22,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     configure_settings(app, config)
     configure_templates(app)
-    app.jinja_loader.searchpath.append(str(Path(__file__).parent / "announce" / "templates"))
     storage.init_app(app)
     sites.init_app(app)
     security.init_app(app)

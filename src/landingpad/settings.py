@@ -190,6 +190,18 @@ def secret_key(data_dir: Path) -> str:
     return key
 
 
+def as_environ(config: Mapping[str, Any]) -> dict[str, str]:
+    """The effective settings as environment variables, for a child process (same install)."""
+    env = {}
+    for setting in SETTINGS:
+        value = config.get(setting.name)
+        if value is None:
+            continue
+        env[setting.env_name] = ("true" if value else "false") if isinstance(value, bool) \
+            else str(value)
+    return env
+
+
 def describe() -> list[tuple[str, str, str]]:
     """(variable, default, help) rows for docs and ``--help``."""
     return [(s.env_name, "" if s.default is None else str(s.default), s.help) for s in SETTINGS]

@@ -19,6 +19,7 @@ from landingpad.sites.host import InvalidHost, normalize_host
 
 def create_admin_app(public: Flask) -> Flask:
     from landingpad import configure_errors, configure_templates, security
+    from landingpad.admin.announcements import bp as announcements_bp
     from landingpad.admin.views import bp
     from landingpad.storage import close_session
 
@@ -30,6 +31,7 @@ def create_admin_app(public: Flask) -> Flask:
     security.init_app(app)
     CSRFProtect(app)
     app.register_blueprint(bp)
+    app.register_blueprint(announcements_bp)
     configure_errors(app)
     return app
 

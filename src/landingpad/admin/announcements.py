@@ -1,0 +1,162 @@
+"""The announcement in the admin area: compose, preview, test, send in the background."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
+
+from landingpad.admin.views import login_required
+from landingpad.announce.compose import render_email
+from landingpad.announce.sender import counts
+from landingpad.mail.message import build_message
+from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.settings import as_environ
+from landingpad.sites import get_registry
+from landingpad.storage import get_session
+from landingpad.storage.models import Announcement
+from landingpad.storage.types import utcnow
+
+bp = Blueprint("announcements", __name__, url_prefix="/announcements",
+               template_folder="templates")
+ONE_LINE = Regexp(r"^[^\r\n\x00]*$", message="One line, please.")
+
+
+class ComposeForm(FlaskForm):
+    sites = SelectMultipleField("Send to the sign-ups of", validators=[InputRequired()])
+    interest = StringField("Only those interested in (optional)",
+                           validators=[Optional(), Length(max=80), ONE_LINE])
+    subject = StringField("Subject", validators=[InputRequired(), Length(max=200), ONE_LINE])
+    body = TextAreaField("Message (Markdown)", validators=[InputRequired(),
+                                                           Length(max=100_000)])
+
+
+class TestForm(FlaskForm):
+    to = EmailField("Send a test to", validators=[InputRequired(), Length(max=254)])
+
+
+class SendForm(FlaskForm):
+    confirm = HiddenField(validators=[AnyOf(["yes"])])
+
+
+@bp.route("/", methods=["GET", "POST"])
+@login_required
+def index() -> Any:
+    form = ComposeForm()
+    form.sites.choices = get_registry().domains()
+    db = get_session()
+    if form.validate_on_submit():
+        item = Announcement(subject=form.subject.data.strip(), body_markdown=form.body.data,
+                            sites=form.sites.data, interest=form.interest.data or None,
+                            created_at=utcnow())
+        db.add(item)
+        db.commit()
+        flash("Announcement saved. Preview it and send yourself a test before sending.", "info")
+        return redirect(url_for(".detail", ident=item.id))
+    items = db.scalars(select(Announcement).order_by(Announcement.id.desc())).all()
+    rows = [(item, counts(db, item.id)) for item in items]
+    return render_template("admin/announcements.html", form=form, rows=rows), \
+        400 if form.is_submitted() else 200
+
+
+def _load(ident: int) -> Announcement:
+    item = get_session().get(Announcement, ident)
+    if item is None:
+        abort(404)
+    return item
+
+
+@bp.get("/<int:ident>")
+@login_required
+def detail(ident: int) -> str:
+    item = _load(ident)
+    state = counts(get_session(), ident)
+    sending = item.recipients_at is not None and (state["pending"] + state["claimed"]
+                                                  + state["sending"]) > 0
+    return render_template("admin/announcement.html", item=item, counts=state,
+                           sending=sending, test_form=TestForm(), send_form=SendForm())
+
+
+@bp.get("/<int:ident>/preview.html")
+@login_required
+def preview(ident: int) -> Response:
+    item = _load(ident)
+    site = get_registry().site_for_host(item.sites[0])
+    _, html = render_email(site, item.subject, item.body_markdown,
+                           f"https://{site.domain}/unsubscribe/PREVIEW")
+    response = Response(html, mimetype="text/html")
+    # Email HTML needs inline styles; it is sanitised, sandboxed and never runs script.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https:; sandbox; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+    return response
+
+
+@bp.post("/<int:ident>/test")
+@login_required
+def send_test(ident: int) -> Response:
+    from email_validator import EmailNotValidError
+
+    from landingpad.signup.forms import normalise_email
+
+    item = _load(ident)
+    form = TestForm()
+    try:
+        to = normalise_email(form.to.data or "") if form.validate_on_submit() else None
+    except EmailNotValidError as exc:
+        flash(f"Not sent: {exc}", "error")
+        return redirect(url_for(".detail", ident=ident))
+    if to is None:
+        flash("Not sent: enter an email address.", "error")
+        return redirect(url_for(".detail", ident=ident))
+    site = get_registry().site_for_host(item.sites[0])
+    text, html = render_email(site, item.subject, item.body_markdown, None)
+    message = build_message(site, to, f"[TEST] {item.subject}", text, html,
+                            f"<test-{uuid.uuid4().hex}@{site.domain}>")
+    transport = make_transport(current_app.config)
+    try:
+        transport.send(message)
+        flash(f"Test sent to {to}.", "info")
+    except DeliveryError as exc:
+        flash(f"Not sent: {exc}", "error")
+    finally:
+        transport.close()
+    return redirect(url_for(".detail", ident=ident))
+
+
+@bp.post("/<int:ident>/send")
+@login_required
+def send(ident: int) -> Response:
+    _load(ident)
+    if not SendForm().validate_on_submit():
+        abort(400)
+    # A process of its own: the same resumable, at-most-once sender as the CLI; it
+    # outlives this request and a uWSGI worker recycle.
+    log_dir = Path(current_app.config["DATA_DIR"]) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    landingpad = Path(sys.executable).with_name("landingpad")
+    with open(log_dir / f"announce-{ident}.log", "ab") as log:
+        subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress"],
+                         env={**os.environ, **as_environ(current_app.config)},
+                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    flash("Sending started. This page shows the progress.", "info")
+    return redirect(url_for(".detail", ident=ident))

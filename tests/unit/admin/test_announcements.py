@@ -1,0 +1,68 @@
+import email
+import re
+import time
+
+from landingpad.storage import session_factory
+from landingpad.storage.signups import record_signup
+from tests.unit.admin.conftest import ADMIN, csrf_token
+
+H = {"Host": ADMIN}
+
+
+def test_compose_preview_test_and_send_in_the_background(app, logged_in, data_dir):
+    with session_factory(app)() as session:
+        for i in range(5):
+            record_signup(session, site="coffee.test", email=f"f{i}@example.com",
+                          interests=[], consent_version="v", consent_text="t")
+    page = logged_in.get("/announcements/", headers=H)
+    assert page.status_code == 200 and b'value="coffee.test"' in page.data
+    token = csrf_token(logged_in, "/announcements/")
+    created = logged_in.post("/announcements/", headers=H, data={
+        "csrf_token": token, "sites": ["coffee.test"], "subject": "We are open",
+        "body": "Come **in**. <script>x()</script>"})
+    assert created.status_code == 302
+    detail = created.headers["Location"]
+    assert re.match(r"/announcements/\d+$", detail)
+
+    preview = logged_in.get(detail + "/preview.html", headers=H)
+    assert preview.status_code == 200 and b"<strong>in</strong>" in preview.data
+    assert b"<script>" not in preview.data
+    assert "sandbox" in preview.headers["Content-Security-Policy"]
+
+    token = csrf_token(logged_in, detail)
+    logged_in.post(detail + "/test", data={"csrf_token": token, "to": "me@example.com"},
+                   headers=H)
+    assert b"Test sent to me@example.com." in logged_in.get(detail, headers=H).data
+    mails = lambda: list((data_dir / "mail").glob("*.eml"))  # noqa: E731
+    assert [email.message_from_bytes(p.read_bytes())["Subject"] for p in mails()] == [
+        "[TEST] We are open"]
+
+    sent = logged_in.post(detail + "/send", data={"csrf_token": token, "confirm": "yes"},
+                          headers=H)
+    assert sent.status_code == 302
+    deadline = time.monotonic() + 30
+    while len(mails()) < 6:
+        assert time.monotonic() < deadline, "background sender did not finish"
+        time.sleep(0.2)
+    while b'<span class="n">5</span> sent' not in logged_in.get(detail, headers=H).data:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert b"Done." in logged_in.get(detail, headers=H).data
+
+
+def test_compose_refuses_bad_input(logged_in):
+    token = csrf_token(logged_in, "/announcements/")
+    for data in ({"sites": ["coffee.test"], "subject": "two\nlines", "body": "x"},
+                 {"sites": ["nowhere.test"], "subject": "Hi", "body": "x"},
+                 {"sites": ["coffee.test"], "subject": "Hi", "body": ""}):
+        response = logged_in.post("/announcements/", data={"csrf_token": token, **data},
+                                  headers=H)
+        assert response.status_code == 400
+
+
+def test_announcement_pages_need_login_and_csrf(client, logged_in):
+    assert client.application.test_client().get("/announcements/", headers=H) \
+        .status_code == 302
+    assert logged_in.post("/announcements/1/send", data={"confirm": "yes"},
+                          headers=H).status_code == 400
+    assert logged_in.get("/announcements/999", headers=H).status_code == 404
