@@ -112,6 +112,15 @@ def test_owner_logs_in_searches_exports_deletes_and_logs_out(browser, admin_stac
     page.goto(base + "/signups")
     assert "alice@example.com" not in page.locator("tbody").inner_text()
 
+    page.get_by_role("link", name="Announcements").click()
+    page.get_by_label("coffee.test").check()
+    page.get_by_label("Subject").fill("We are open")
+    page.get_by_label("Message (Markdown)").fill("Come **in**.")
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("heading", name="We are open").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "admin-announcement.png"), full_page=True)
+    assert serious_axe_violations(page) == []
+
     page.get_by_role("button", name="Log out").click()
     assert urlsplit(page.url).path == "/login"
     page.goto(base + "/signups")
