@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,9 @@ from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, T
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 
 from landingpad.admin.views import login_required
-from landingpad.announce.compose import render_email
+from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.sender import counts
-from landingpad.mail.message import build_message
-from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
 from landingpad.sites import get_registry
 from landingpad.storage import get_session
@@ -127,18 +125,11 @@ def send_test(ident: int) -> Response:
     if to is None:
         flash("Not sent: enter an email address.", "error")
         return redirect(url_for(".detail", ident=ident))
-    site = get_registry().site_for_host(item.sites[0])
-    text, html = render_email(site, item.subject, item.body_markdown, None)
-    message = build_message(site, to, f"[TEST] {item.subject}", text, html,
-                            f"<test-{uuid.uuid4().hex}@{site.domain}>")
-    transport = make_transport(current_app.config)
     try:
-        transport.send(message)
+        send_test_copy(item, to)
         flash(f"Test sent to {to}.", "info")
     except DeliveryError as exc:
         flash(f"Not sent: {exc}", "error")
-    finally:
-        transport.close()
     return redirect(url_for(".detail", ident=ident))
 
 

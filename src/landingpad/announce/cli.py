@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import TextIO
 
@@ -10,11 +9,10 @@ import click
 from sqlalchemy import update
 from tqdm import tqdm
 
-from landingpad.announce.compose import render_email
+from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.recipients import materialise
 from landingpad.announce.sender import Sender, counts
 from landingpad.cli import AppLoader, pass_app
-from landingpad.mail.message import build_message
 from landingpad.mail.transports import DeliveryError, make_transport
 from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -110,18 +108,10 @@ def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
         raise click.BadParameter(str(exc), param_hint="--to") from None
     app = load_app()
     with app.app_context(), session_factory(app)() as session:
-        announcement = _load(session, announcement_id)
-        site = get_registry(app).site_for_host(announcement.sites[0])
-        text, html = render_email(site, announcement.subject, announcement.body_markdown, None)
-        message = build_message(site, to, f"[TEST] {announcement.subject}", text, html,
-                                f"<test-{uuid.uuid4().hex}@{site.domain}>")
-        transport = make_transport(app.config)
         try:
-            transport.send(message)
+            send_test_copy(_load(session, announcement_id), to)
         except DeliveryError as exc:
             raise click.ClickException(f"not sent: {exc}") from None
-        finally:
-            transport.close()
     click.echo(f"test message sent to {to}")
 
 

@@ -31,3 +31,25 @@ def render_email(site: Site, subject: str, markdown_text: str,
     html = render_template("announce/email.html", body_html=body_html(markdown_text), **context)
     text = render_template("announce/email.txt", body_text=markdown_text.strip(), **context)
     return text, html
+
+
+def send_test_copy(announcement: object, to: str) -> None:
+    """One copy to ``to``, as the first site's sign-ups get it, subject marked [TEST].
+
+    Raises DeliveryError when the transport refuses it.
+    """
+    import uuid
+
+    from landingpad.mail.message import build_message
+    from landingpad.mail.transports import make_transport
+    from landingpad.sites import get_registry
+
+    site = get_registry().site_for_host(announcement.sites[0])
+    text, html = render_email(site, announcement.subject, announcement.body_markdown, None)
+    message = build_message(site, to, f"[TEST] {announcement.subject}", text, html,
+                            f"<test-{uuid.uuid4().hex}@{site.domain}>")
+    transport = make_transport(current_app.config)
+    try:
+        transport.send(message)
+    finally:
+        transport.close()
