@@ -63,10 +63,12 @@ def _register() -> None:
     from landingpad.deploy.cli import deploy, domain
     from landingpad.deploy.serve import serve
     from landingpad.mail.cli import dkim_group
+    from landingpad.privacy.cli import forget, purge
     from landingpad.signup.cli import export
     from landingpad.storage.cli import db
 
-    for command in (db, domain, deploy, export, serve, demo, user, announce, dkim_group):
+    for command in (db, domain, deploy, export, serve, demo, user, announce, dkim_group,
+                    forget, purge):
         main.add_command(command)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from flask import current_app
 from sqlalchemy import Text, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from landingpad.privacy.erasure import suppressed
 from landingpad.sites import SiteRegistry
 from landingpad.storage.models import Announcement, Recipient, Signup
 from landingpad.storage.types import utcnow
@@ -32,7 +34,9 @@ def eligible(session: Session, announcement: Announcement,
             query = query.where(cast(Signup.interests, Text).like(pattern, escape="\\"))
         for signup in session.scalars(query.order_by(Signup.id)):
             chosen.setdefault(signup.email, signup)
-    return list(chosen.values())
+    # Never mail an address that unsubscribed or was forgotten, even if re-imported.
+    blocked = suppressed(session, current_app.config["SECRET_KEY"], list(chosen))
+    return [s for email, s in chosen.items() if email not in blocked]
 
 
 def materialise(session: Session, announcement: Announcement, registry: SiteRegistry) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 
+from landingpad.privacy.erasure import suppress
 from landingpad.privacy.tokens import read_unsubscribe_token
 from landingpad.sites import current_site, require_public_site
 from landingpad.storage import get_session
@@ -35,6 +36,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
     if request.method == "POST":
         if signup.unsubscribed_at is None:
             signup.unsubscribed_at = utcnow()
+            suppress(db, current_app.config["SECRET_KEY"], signup.email, "unsubscribed")
             db.commit()
         return render_template("privacy/unsubscribed.html", site=site), 200
     return render_template("privacy/unsubscribe.html", site=site, signup=signup), 200

@@ -130,6 +130,16 @@ class MailCap(Base):
     count: Mapped[int] = mapped_column(default=0)
 
 
+class Suppression(Base):
+    """Addresses never to be mailed again (unsubscribed or forgotten), as keyed hashes only."""
+
+    __tablename__ = "suppressions"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+
+
 class ConsentText(Base):
     """Every consent sentence ever shown, by version, so a sign-up's consent can be proven."""
 

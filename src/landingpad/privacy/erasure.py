@@ -1,0 +1,108 @@
+"""Forgetting an address, purging old data, and the suppression list.
+
+The suppression list holds HMACs of addresses (keyed with the install's
+secret), never the addresses: an address that unsubscribed or was forgotten
+is recognised, and never mailed again, even if it is imported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from landingpad.sites import SiteRegistry
+from landingpad.storage.models import Announcement, MailCap, Recipient, Signup, Suppression
+from landingpad.storage.types import utcnow
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def address_hash(secret: str, email: str) -> str:
+    return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def suppress(session: Session, secret: str, email: str, reason: str) -> None:
+    """Add an address to the suppression list (no commit; idempotent)."""
+    insert = _INSERTS[session.get_bind().dialect.name]
+    session.execute(insert(Suppression).values(
+        address_hash=address_hash(secret, email), reason=reason, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["address_hash"]))
+
+
+def suppressed(session: Session, secret: str, emails: list[str]) -> set[str]:
+    """Which of these addresses are on the suppression list."""
+    by_hash = {address_hash(secret, e): e for e in emails}
+    found = set()
+    keys = list(by_hash)
+    for start in range(0, len(keys), 500):
+        found |= set(session.scalars(select(Suppression.address_hash).where(
+            Suppression.address_hash.in_(keys[start:start + 500]))))
+    return {by_hash[h] for h in found}
+
+
+@dataclass
+class Forgotten:
+    signups: int = 0
+    recipients: int = 0
+    mail_files: list[Path] = field(default_factory=list)
+
+
+def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forgotten:
+    """Erase an address everywhere: sign-ups, recipient rows, caps, mail files; suppress it."""
+    email = email.strip().lower()
+    result = Forgotten()
+    result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
+    result.recipients = session.execute(
+        delete(Recipient).where(Recipient.email == email)).rowcount
+    digest = hmac.new(secret.encode(), email.encode(), hashlib.sha256).hexdigest()[:40]
+    session.execute(delete(MailCap).where(MailCap.key.like(f"%:{digest}")))
+    suppress(session, secret, email, "forgotten")
+    session.commit()
+    needle = email.encode()
+    if mail_folder.is_dir():
+        for path in mail_folder.glob("*.eml"):
+            if needle in path.read_bytes().lower():
+                path.unlink()
+                result.mail_files.append(path)
+    return result
+
+
+@dataclass
+class PurgePlan:
+    unconfirmed: list[int]
+    unsubscribed: list[int]
+    announcements: list[int]
+
+
+def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
+               unsubscribed_days: int, announcement_days: int) -> PurgePlan:
+    """What a purge would delete. Unconfirmed means: on a double opt-in site, never confirmed."""
+    now = utcnow()
+    optin_sites = [d for d in registry.domains()
+                   if (site := registry.site_for_host(d)) and site.double_optin]
+    unconfirmed = list(session.scalars(select(Signup.id).where(
+        Signup.site.in_(optin_sites), Signup.confirmed_at.is_(None),
+        Signup.created_at < now - timedelta(days=unconfirmed_days))))
+    unsubscribed = list(session.scalars(select(Signup.id).where(
+        Signup.unsubscribed_at < now - timedelta(days=unsubscribed_days))))
+    announcements = list(session.scalars(select(Announcement.id).where(
+        Announcement.created_at < now - timedelta(days=announcement_days))))
+    return PurgePlan(unconfirmed, unsubscribed, announcements)
+
+
+def purge(session: Session, plan: PurgePlan) -> None:
+    ids = plan.unconfirmed + plan.unsubscribed
+    for start in range(0, len(ids), 500):
+        session.execute(delete(Signup).where(Signup.id.in_(ids[start:start + 500])))
+    if plan.announcements:
+        session.execute(delete(Recipient).where(
+            Recipient.announcement_id.in_(plan.announcements)))
+        session.execute(delete(Announcement).where(Announcement.id.in_(plan.announcements)))
+    session.commit()

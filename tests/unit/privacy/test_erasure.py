@@ -1,0 +1,125 @@
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from landingpad.storage import session_factory
+from landingpad.storage.models import Announcement, Base, Recipient, Signup, Suppression
+from landingpad.storage.signups import record_signup
+from landingpad.storage.types import utcnow
+
+
+def add(app, email, site="coffee.test", created_days_ago=0, confirmed=False,
+        unsubscribed_days_ago=None):
+    with session_factory(app)() as session:
+        sid, _ = record_signup(session, site=site, email=email, interests=[],
+                               consent_version="v", consent_text="t",
+                               now=utcnow() - timedelta(days=created_days_ago))
+        row = session.get(Signup, sid)
+        if confirmed:
+            row.confirmed_at = utcnow()
+        if unsubscribed_days_ago is not None:
+            row.unsubscribed_at = utcnow() - timedelta(days=unsubscribed_days_ago)
+        session.commit()
+        return sid
+
+
+def everything(app) -> str:
+    """Every row of every table, as one text."""
+    with session_factory(app)() as session:
+        return " ".join(str(tuple(r)) for t in Base.metadata.sorted_tables
+                        for r in session.execute(sa.select(t)))
+
+
+def test_forget_leaves_no_trace(app, runner, data_dir):
+    add(app, "gone@example.com")
+    add(app, "gone@example.com", site="bikes.test")
+    add(app, "stays@example.com")
+    with session_factory(app)() as session:
+        item = Announcement(subject="Hi", body_markdown="x", sites=["coffee.test"],
+                            created_at=utcnow())
+        session.add(item)
+        session.commit()
+        session.add(Recipient(announcement_id=item.id, email="gone@example.com",
+                              site="coffee.test", state="sent", attempts=1))
+        session.commit()
+    mail = data_dir / "mail"
+    mail.mkdir()
+    (mail / "a.eml").write_bytes(b"To: Gone@Example.com\r\n\r\nhello")
+    (mail / "b.eml").write_bytes(b"To: stays@example.com\r\n\r\nhello")
+    assert "gone@example.com" in everything(app)
+
+    result = runner("forget", "GONE@example.com", "--yes")
+    assert result.exit_code == 0
+    assert "erased 2 sign-ups, 1 recipient rows and 1 mail files" in result.output
+    text = everything(app)
+    assert "gone@example.com" not in text.lower() and "stays@example.com" in text
+    assert [p.name for p in mail.iterdir()] == ["b.eml"]
+    with session_factory(app)() as session:
+        assert session.scalar(sa.select(Suppression.reason)) == "forgotten"
+
+
+def test_a_forgotten_address_is_never_mailed_again_even_if_reimported(app, runner, data_dir):
+    add(app, "gone@example.com")
+    runner("forget", "gone@example.com", "--yes")
+    add(app, "gone@example.com")  # imported again
+    add(app, "fine@example.com")
+    with session_factory(app)() as session:
+        item = Announcement(subject="Hi", body_markdown="x", sites=["coffee.test"],
+                            created_at=utcnow())
+        session.add(item)
+        session.commit()
+        ident = item.id
+    assert runner("announce", "send", str(ident), "--no-progress").exit_code == 0
+    names = sorted(p.read_bytes().split(b"To: ")[1].split(b"\r\n")[0].decode()
+                   for p in (data_dir / "mail").glob("*.eml"))
+    assert names == ["fine@example.com"]
+
+
+def test_unsubscribing_puts_the_address_on_the_suppression_list(app, client):
+    sid = add(app, "bye@example.com")
+    from landingpad.privacy.tokens import unsubscribe_token
+
+    with app.app_context():
+        token = unsubscribe_token(sid)
+    client.post(f"/unsubscribe/{token}", headers={"Host": "coffee.test"})
+    with session_factory(app)() as session:
+        hashes = session.scalars(sa.select(Suppression.address_hash)).all()
+    assert len(hashes) == 1 and "bye" not in hashes[0]
+
+
+def test_purge_by_age_and_dry_run(app, runner):
+    add(app, "old-unconfirmed@example.com", site="bikes.test", created_days_ago=10)
+    add(app, "new-unconfirmed@example.com", site="bikes.test", created_days_ago=2)
+    add(app, "old-confirmed@example.com", site="bikes.test", created_days_ago=10,
+        confirmed=True)
+    add(app, "no-optin@example.com", site="coffee.test", created_days_ago=400)
+    add(app, "left-long-ago@example.com", unsubscribed_days_ago=40)
+    add(app, "left-recently@example.com", unsubscribed_days_ago=3)
+    with session_factory(app)() as session:
+        session.add(Announcement(subject="old", body_markdown="x", sites=["coffee.test"],
+                                 created_at=utcnow() - timedelta(days=200)))
+        session.add(Announcement(subject="new", body_markdown="x", sites=["coffee.test"],
+                                 created_at=utcnow()))
+        session.commit()
+    dry = runner("purge", "--dry-run")
+    assert dry.exit_code == 0
+    assert "would delete: 1 unconfirmed sign-ups (>7d), 1 unsubscribed sign-ups (>30d), " \
+           "1 announcements (>180d)" in dry.output
+    before = everything(app)
+    assert everything(app) == before
+    assert runner("purge").exit_code == 0
+    with session_factory(app)() as session:
+        left = set(session.scalars(sa.select(Signup.email)))
+        subjects = set(session.scalars(sa.select(Announcement.subject)))
+    assert left == {"new-unconfirmed@example.com", "old-confirmed@example.com",
+                    "no-optin@example.com", "left-recently@example.com"}
+    assert subjects == {"new"}
+    custom = runner("purge", "--unsubscribed-older-than", "0d", "--dry-run")
+    assert "1 unsubscribed sign-ups (>0d)" in custom.output
+
+
+@pytest.mark.parametrize("age", ["7x", "d", "-3d", "7"])
+def test_purge_refuses_bad_ages(runner, age, backend):
+    result = runner("purge", "--unconfirmed-older-than", age)
+    assert result.exit_code == 2 and "7d or 4w" in result.output
