@@ -114,6 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
             _positive_int),
     Setting("CONFIRMS_PER_DAY", 3,
             "Confirmation emails one address can get per day, whatever is posted.", _positive_int),
+    Setting("ACCESS_LINK_MAX_AGE", 86400,
+            "Seconds a \"see or erase my data\" link stays valid.", _positive_int),
     Setting("PURGE_UNCONFIRMED_DAYS", 7,
             "`purge` deletes double opt-in sign-ups never confirmed after this many days.",
             _positive_int),

@@ -43,4 +43,7 @@ def unsubscribe(token: str) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
+    from landingpad.privacy.access import bp as access_bp
+
     app.register_blueprint(bp)
+    app.register_blueprint(access_bp)

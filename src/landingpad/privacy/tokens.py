@@ -10,6 +10,25 @@ def _serializer(purpose: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
 
 
+def access_token(signup_id: int) -> str:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
+                                  salt="landingpad.access").dumps(signup_id)
+
+
+def read_access_token(token: str) -> int | str | None:
+    """The sign-up id; "expired"; or None for a forged link."""
+    if len(token) > 200:
+        return None
+    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="landingpad.access")
+    try:
+        value = serializer.loads(token, max_age=current_app.config["ACCESS_LINK_MAX_AGE"])
+    except SignatureExpired:
+        return "expired"
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
 def confirm_token(signup_id: int) -> str:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
                                   salt="landingpad.confirm").dumps(signup_id)

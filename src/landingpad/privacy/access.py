@@ -1,0 +1,127 @@
+"""The visitor's own data: ask by address, get a link by email, see it, download it, erase it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from email_validator import EmailNotValidError
+from flask import Blueprint, Response, after_this_request, current_app, render_template, request
+from sqlalchemy import delete, select
+from werkzeug.exceptions import BadRequest, Gone, NotFound
+
+from landingpad.mail import caps
+from landingpad.mail.message import build_message
+from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.privacy.tokens import access_token, read_access_token
+from landingpad.sites import Site, current_site, require_public_site
+from landingpad.storage import get_session, session_factory
+from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
+
+log = logging.getLogger(__name__)
+bp = Blueprint("access", __name__, url_prefix="/privacy", template_folder="templates")
+bp.before_request(require_public_site)
+LINKS_PER_DAY = 3
+
+
+def _mail_link(app, site: Site, email: str, signup_id: int) -> None:  # noqa: ANN001
+    """Runs after the response went out: its duration can't tell anyone anything."""
+    with app.app_context():
+        config = app.config
+        with session_factory(app)() as session:
+            if not caps.take(session, config["SECRET_KEY"], "access", email, LINKS_PER_DAY):
+                return
+        url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{access_token(signup_id)}"
+        text = render_template("privacy/access_email.txt", site=site, url=url)
+        message = build_message(site, email, f"Your data at {site.title}", text,
+                                f"<p>{text}</p>".replace("\n\n", "</p><p>"),
+                                f"<access-{uuid.uuid4().hex}@{site.domain}>")
+        transport = make_transport(config)
+        try:
+            transport.send(message)
+        except DeliveryError as exc:
+            log.warning("access link for %s not sent: %s", site.domain, exc)
+        finally:
+            transport.close()
+
+
+@bp.route("/request", methods=["GET", "POST"])
+def request_link() -> tuple[str, int]:
+    from landingpad.signup.forms import normalise_email
+    from landingpad.signup.views import _check_body, _refuse_cross_site
+
+    site = current_site()
+    if request.method == "GET":
+        return render_template("privacy/request.html", site=site, sent=False), 200
+    _refuse_cross_site()
+    problem = _check_body()
+    if problem:
+        raise BadRequest(problem)
+    try:
+        email = normalise_email(request.form.get("email", ""))
+    except EmailNotValidError as exc:
+        return render_template("privacy/request.html", site=site, sent=False,
+                               error=str(exc)), 400
+    # The same lookup, page and status for every address; a link only goes to a known one.
+    signup_id = get_session().scalar(select(Signup.id).where(Signup.site == site.domain,
+                                                             Signup.email == email))
+    if signup_id is not None:
+        app = current_app._get_current_object()
+
+        @after_this_request
+        def _later(response: Response) -> Response:
+            response.call_on_close(lambda: _mail_link(app, site, email, signup_id))
+            return response
+
+    return render_template("privacy/request.html", site=site, sent=True), 200
+
+
+def _signup_for(token: str) -> tuple[Site, Signup]:
+    site = current_site()
+    value = read_access_token(token)
+    if value == "expired":
+        raise Gone("This link has expired. Ask for a new one on the privacy page.")
+    signup = get_session().get(Signup, value) if isinstance(value, int) else None
+    if signup is None or signup.site != site.domain:
+        raise NotFound("Nothing is held for this link.")
+    return site, signup
+
+
+def _held(signup: Signup) -> dict:
+    db = get_session()
+    consent = db.get(ConsentText, signup.consent_version)
+    rows = db.execute(select(Announcement.subject, Recipient.state, Recipient.sent_at)
+                      .join(Announcement, Announcement.id == Recipient.announcement_id)
+                      .where(Recipient.email == signup.email,
+                             Recipient.site == signup.site)).all()
+    stamp = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {
+        "site": signup.site, "email": signup.email, "interests": signup.interests,
+        "consent": {"version": signup.consent_version, "text": consent.text if consent else None,
+                    "given_at": stamp(signup.consented_at)},
+        "signed_up_at": stamp(signup.created_at), "confirmed_at": stamp(signup.confirmed_at),
+        "unsubscribed_at": stamp(signup.unsubscribed_at),
+        "emails": [{"subject": s, "state": st, "sent_at": stamp(at)} for s, st, at in rows],
+    }
+
+
+@bp.route("/data/<token>", methods=["GET", "POST"])
+def data(token: str) -> Response | tuple[str, int]:
+    site, signup = _signup_for(token)
+    if request.method == "POST":
+        if request.form.get("action") != "erase":
+            raise BadRequest("Unknown action.")
+        db = get_session()
+        db.execute(delete(Recipient).where(Recipient.email == signup.email,
+                                           Recipient.site == site.domain))
+        db.delete(signup)
+        db.commit()
+        return render_template("privacy/erased.html", site=site), 200
+    held = _held(signup)
+    if request.args.get("format") == "json":
+        return Response(json.dumps(held, indent=2, ensure_ascii=False),
+                        mimetype="application/json", headers={
+                            "Content-Disposition": f'attachment; filename="{site.domain}.json"',
+                            "Cache-Control": "no-store"})
+    return render_template("privacy/data.html", site=site, held=held, token=token), 200
