@@ -49,13 +49,13 @@ def _mail_link(app, site: Site, email: str, signup_id: int) -> None:  # noqa: AN
 @bp.route("/request", methods=["GET", "POST"])
 def request_link() -> tuple[str, int]:
     from landingpad.signup.forms import normalise_email
-    from landingpad.signup.views import _check_body, _refuse_cross_site
+    from landingpad.signup.guards import check_form_body, refuse_cross_site
 
     site = current_site()
     if request.method == "GET":
         return render_template("privacy/request.html", site=site, sent=False), 200
-    _refuse_cross_site()
-    problem = _check_body()
+    refuse_cross_site()
+    problem = check_form_body()
     if problem:
         raise BadRequest(problem)
     try:

@@ -1,46 +1,32 @@
-"""Signed, opaque tokens for links in emails (they name a sign-up by id, never by address)."""
+"""Signed, opaque tokens for links in emails: they name a sign-up by id, never by address."""
 
 from __future__ import annotations
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-
-def _serializer(purpose: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
+MAX_TOKEN = 200
 
 
-def access_token(signup_id: int) -> str:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
-                                  salt="landingpad.access").dumps(signup_id)
+def _serializer(purpose: str, timed: bool) -> URLSafeSerializer:
+    kind = URLSafeTimedSerializer if timed else URLSafeSerializer
+    return kind(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
 
 
-def read_access_token(token: str) -> int | str | None:
-    """The sign-up id; "expired"; or None for a forged link."""
-    if len(token) > 200:
+def make_token(purpose: str, signup_id: int, timed: bool = True) -> str:
+    return _serializer(purpose, timed).dumps(signup_id)
+
+
+def read_token(purpose: str, token: str, max_age: int | None = None) -> int | str | None:
+    """The sign-up id; "expired" for a genuine but old link; None for a forged one.
+
+    ``max_age`` None reads an untimed token (unsubscribe links never expire).
+    """
+    if len(token) > MAX_TOKEN:
         return None
-    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="landingpad.access")
+    serializer = _serializer(purpose, timed=max_age is not None)
     try:
-        value = serializer.loads(token, max_age=current_app.config["ACCESS_LINK_MAX_AGE"])
-    except SignatureExpired:
-        return "expired"
-    except BadSignature:
-        return None
-    return value if isinstance(value, int) else None
-
-
-def confirm_token(signup_id: int) -> str:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"],
-                                  salt="landingpad.confirm").dumps(signup_id)
-
-
-def read_confirm_token(token: str) -> int | str | None:
-    """The sign-up id; "expired" for a genuine but old link; None for a forged one."""
-    if len(token) > 200:
-        return None
-    serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="landingpad.confirm")
-    try:
-        value = serializer.loads(token, max_age=current_app.config["CONFIRM_MAX_AGE"])
+        value = serializer.loads(token, **({"max_age": max_age} if max_age else {}))
     except SignatureExpired:
         return "expired"
     except BadSignature:
@@ -49,15 +35,25 @@ def read_confirm_token(token: str) -> int | str | None:
 
 
 def unsubscribe_token(signup_id: int) -> str:
-    return _serializer("unsubscribe").dumps(signup_id)
+    return make_token("unsubscribe", signup_id, timed=False)
 
 
 def read_unsubscribe_token(token: str) -> int | None:
-    """The sign-up id, or None for a forged or mangled token."""
-    if len(token) > 200:
-        return None
-    try:
-        value = _serializer("unsubscribe").loads(token)
-    except BadSignature:
-        return None
+    value = read_token("unsubscribe", token)
     return value if isinstance(value, int) else None
+
+
+def confirm_token(signup_id: int) -> str:
+    return make_token("confirm", signup_id)
+
+
+def read_confirm_token(token: str) -> int | str | None:
+    return read_token("confirm", token, current_app.config["CONFIRM_MAX_AGE"])
+
+
+def access_token(signup_id: int) -> str:
+    return make_token("access", signup_id)
+
+
+def read_access_token(token: str) -> int | str | None:
+    return read_token("access", token, current_app.config["ACCESS_LINK_MAX_AGE"])

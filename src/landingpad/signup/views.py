@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl, urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import (
-    BadRequest,
-    Forbidden,
     Gone,
     NotFound,
     TooManyRequests,
-    UnsupportedMediaType,
 )
 
 from landingpad.privacy.tokens import read_confirm_token
 from landingpad.signup.confirm import send_confirmation
 from landingpad.signup.forms import SignupForm
+from landingpad.signup.guards import check_form_body, refuse_cross_site
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
-from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.storage import get_session
 from landingpad.storage.models import Signup
 from landingpad.storage.signups import record_signup
@@ -30,8 +26,6 @@ from landingpad.storage.types import utcnow
 log = logging.getLogger(__name__)
 bp = Blueprint("signup", __name__, template_folder="templates")
 
-MAX_FIELDS = 64  # the form has a handful; thousands of repeated fields are refused early
-FORBIDDEN_CHARS = ("\r", "\n", "\x00")
 
 
 def _tokens() -> FormTokens:
@@ -60,40 +54,6 @@ def landing() -> Response:
     return Response(body, status=status, headers=headers)
 
 
-def _refuse_cross_site() -> None:
-    """403 for a post another site made a browser send (Fetch metadata, then Origin)."""
-    fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise Forbidden("Sign-ups are accepted only from this site's own form.")
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return  # old browsers and non-browser clients: the form token still applies
-    try:
-        origin_host = normalize_host(urlsplit(origin).netloc)
-        same = origin_host == normalize_host(request.host)
-    except (InvalidHost, ValueError):
-        same = False
-    if not same:
-        raise Forbidden("Sign-ups are accepted only from this site's own form.")
-
-
-def _check_body() -> str | None:
-    """Refuse bodies the form parser would silently mangle; return a message or None."""
-    if request.mimetype != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaType("The sign-up form must be sent as a normal HTML form.")
-    body = request.get_data(cache=True)  # 413 past MAX_FORM_BYTES, raised by Werkzeug
-    try:
-        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8",
-                           errors="strict", max_num_fields=MAX_FIELDS)
-    except UnicodeDecodeError:
-        return "The form data is not valid UTF-8 text."
-    except ValueError:
-        raise BadRequest("Too many form fields.") from None
-    if any(ch in value for _, value in fields for ch in FORBIDDEN_CHARS):
-        return "Line breaks and NUL characters are not allowed in the form."
-    return None
-
-
 def _form_error(site: Site, form: SignupForm, message: str | None, status: int) -> Response:
     html = render_landing(site, form, token=_tokens().issue(site.domain), message=message)
     return Response(html, status=status, headers={"Cache-Control": "no-store"})
@@ -102,8 +62,8 @@ def _form_error(site: Site, form: SignupForm, message: str | None, status: int) 
 @bp.post("/signup")
 def signup() -> Response:
     site = current_site()
-    _refuse_cross_site()
-    problem = _check_body()
+    refuse_cross_site()
+    problem = check_form_body()
     if problem:
         return _form_error(site, SignupForm.for_site(site, formdata=None), problem, 400)
 

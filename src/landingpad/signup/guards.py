@@ -1,0 +1,47 @@
+"""Checks every public form post passes first: same-site only, a small, clean HTML form body."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import request
+from werkzeug.exceptions import BadRequest, Forbidden, UnsupportedMediaType
+
+from landingpad.sites.host import InvalidHost, normalize_host
+
+MAX_FIELDS = 64  # the forms have a handful; thousands of repeated fields are refused early
+FORBIDDEN_CHARS = ("\r", "\n", "\x00")
+
+
+def refuse_cross_site() -> None:
+    """403 for a post another site made a browser send (Fetch metadata, then Origin)."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise Forbidden("Sign-ups are accepted only from this site's own form.")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return  # old browsers and non-browser clients: the form token still applies
+    try:
+        origin_host = normalize_host(urlsplit(origin).netloc)
+        same = origin_host == normalize_host(request.host)
+    except (InvalidHost, ValueError):
+        same = False
+    if not same:
+        raise Forbidden("Sign-ups are accepted only from this site's own form.")
+
+
+def check_form_body() -> str | None:
+    """Refuse bodies the form parser would silently mangle; return a message or None."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("The sign-up form must be sent as a normal HTML form.")
+    body = request.get_data(cache=True)  # 413 past MAX_FORM_BYTES, raised by Werkzeug
+    try:
+        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8",
+                           errors="strict", max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
+        return "The form data is not valid UTF-8 text."
+    except ValueError:
+        raise BadRequest("Too many form fields.") from None
+    if any(ch in value for _, value in fields for ch in FORBIDDEN_CHARS):
+        return "Line breaks and NUL characters are not allowed in the form."
+    return None
