@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 from flask import Flask
 
@@ -29,7 +31,43 @@ class AppLoader:
 pass_app = click.make_pass_decorator(AppLoader, ensure=True)
 
 
-@click.group("landingpad",
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (click's lazy-loading recipe).
+
+    `landingpad domain add` should not pay for Markdown, DKIM or argon2.
+    """
+
+    def __init__(self, *args: object, lazy: dict[str, str] | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, _, attr = self.lazy[name].partition(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+COMMANDS = {
+    "db": "landingpad.storage.cli:db",
+    "domain": "landingpad.deploy.cli:domain",
+    "deploy": "landingpad.deploy.cli:deploy",
+    "export": "landingpad.signup.cli:export",
+    "serve": "landingpad.deploy.serve:serve",
+    "demo": "landingpad.demo:demo",
+    "user": "landingpad.admin.cli:user",
+    "announce": "landingpad.announce.cli:announce",
+    "dkim": "landingpad.mail.cli:dkim_group",
+    "forget": "landingpad.privacy.cli:forget",
+    "purge": "landingpad.privacy.cli:purge",
+}
+
+
+@click.group("landingpad", cls=LazyGroup, lazy=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="landingpad")
 def main() -> None:
@@ -54,22 +92,3 @@ def show_settings() -> None:
     for field in SITE_FIELDS:
         default = field.default if field.default not in (None, "", ()) else "-"
         click.echo(f"  {field.key}  [default: {default}]\n      {field.help}")
-
-
-def _register() -> None:
-    from landingpad.admin.cli import user
-    from landingpad.announce.cli import announce
-    from landingpad.demo import demo
-    from landingpad.deploy.cli import deploy, domain
-    from landingpad.deploy.serve import serve
-    from landingpad.mail.cli import dkim_group
-    from landingpad.privacy.cli import forget, purge
-    from landingpad.signup.cli import export
-    from landingpad.storage.cli import db
-
-    for command in (db, domain, deploy, export, serve, demo, user, announce, dkim_group,
-                    forget, purge):
-        main.add_command(command)
-
-
-_register()

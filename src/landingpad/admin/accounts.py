@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -14,8 +16,15 @@ from landingpad.storage.types import utcnow
 # is above OWASP's minimum (argon2id, m=19 MiB, t=2, p=1).
 HASHER = PasswordHasher()
 MIN_PASSWORD = 12
-# Verified when the account doesn't exist, so both cases cost the same time.
-_DUMMY_HASH = HASHER.hash("landingpad-timing-equaliser")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified when the account doesn't exist, so both cases cost the same time.
+
+    Made on first use: an argon2 hash at import would slow every CLI command.
+    """
+    return HASHER.hash("landingpad-timing-equaliser")
 
 
 class AccountError(ValueError):
@@ -54,7 +63,7 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user if the password is right, else None (same time for an unknown address)."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     try:
-        HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        HASHER.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None:
