@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +35,40 @@ class Nginx:
         if result.returncode != 0:
             raise NginxError(result.stderr.strip() or result.stdout.strip())
 
-    def reload(self) -> bool:
-        """Reload a running nginx. False when none is running (the config applies at start)."""
+    def master_pid(self) -> int | None:
+        """The running master's pid, from the `pid` file the config names."""
+        match = re.search(r"^\s*pid\s+([^;\s]+)\s*;", self.conf.read_text(), re.MULTILINE)
+        path = Path(match.group(1)) if match else Path("/run/nginx.pid")
+        try:
+            return int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def workers(master: int) -> set[int]:
+        try:
+            return {int(p) for p in
+                    Path(f"/proc/{master}/task/{master}/children").read_text().split()}
+        except OSError:
+            return set()
+
+    def reload(self, timeout: float = 5.0) -> bool:
+        """Reload a running nginx and wait until the new config serves.
+
+        False when none is running (the config applies at start). `nginx -s
+        reload` only signals the master: until new workers replace the old
+        ones, requests still see the old config, so this waits for that.
+        """
+        master = self.master_pid()
+        before = self.workers(master) if master else set()
         result = self._run("-s", "reload")
         if result.returncode == 0:
+            deadline = time.monotonic() + timeout
+            while master and before and time.monotonic() < deadline:
+                now = self.workers(master)
+                if now - before and not now & before:
+                    break  # new workers up, old ones gone
+                time.sleep(0.02)
             return True
         message = result.stderr.strip()
         if "nginx.pid" in message and ("No such file" in message or "No such process" in message
