@@ -10,9 +10,10 @@ import hashlib
 import hmac
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from landingpad.storage import counters
 from landingpad.storage.models import LoginFailure
 from landingpad.storage.types import utcnow
 
@@ -30,25 +31,17 @@ def keys(secret: str, email: str, client: str) -> list[tuple[str, int]]:
 
 def blocked_for(session: Session, pairs: list[tuple[str, int]]) -> int:
     """Seconds until another attempt is allowed (0: allowed now)."""
-    now = utcnow()
     wait = 0
     for key, limit in pairs:
-        row = session.get(LoginFailure, key)
-        if row and row.window_start + WINDOW > now and row.count >= limit:
-            wait = max(wait, int((row.window_start + WINDOW - now).total_seconds()) + 1)
+        count, start = counters.current(session, LoginFailure, key, WINDOW)
+        if count >= limit:
+            wait = max(wait, int((start + WINDOW - utcnow()).total_seconds()) + 1)
     return wait
 
 
 def record_failure(session: Session, pairs: list[tuple[str, int]]) -> None:
-    now = utcnow()
     for key, _ in pairs:
-        row = session.get(LoginFailure, key, with_for_update=True)
-        if row is None:
-            session.add(LoginFailure(key=key, window_start=now, count=1))
-        elif row.window_start + WINDOW <= now:
-            row.window_start, row.count = now, 1
-        else:
-            row.count += 1
+        counters.add(session, LoginFailure, key, WINDOW)
     session.commit()
 
 
@@ -58,7 +51,3 @@ def clear(session: Session, pairs: list[tuple[str, int]]) -> None:
     session.execute(delete(LoginFailure).where(LoginFailure.window_start < utcnow() - WINDOW))
     session.commit()
 
-
-def failures(session: Session, key: str) -> int:
-    row = session.scalar(select(LoginFailure).where(LoginFailure.key == key))
-    return row.count if row else 0

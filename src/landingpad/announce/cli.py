@@ -57,6 +57,10 @@ def create(load_app: AppLoader, sites: tuple[str, ...], interest: str | None, su
         if registry.site_for_host(domain) is None:
             raise click.BadParameter(f"{domain} is not in the sites file", param_hint="--site")
         domains.append(domain)
+    if interest is not None:
+        interest = interest.strip()
+        if not interest or len(interest) > 80 or any(ord(c) < 32 for c in interest):
+            raise click.BadParameter("one line of 1 to 80 characters", param_hint="--interest")
     subject = subject.strip()
     if not subject or len(subject) > 200 or any(c in subject for c in "\r\n\x00"):
         raise click.BadParameter("one line of at most 200 characters", param_hint="--subject")

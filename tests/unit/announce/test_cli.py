@@ -47,6 +47,9 @@ def test_create_preview_test_send_status(runner, database_url, body, tmp_path, d
     (["--site", "bad host!"], "--site"),
     (["--site", "coffee.test", "--subject", "two\nlines"], "one line"),
     (["--site", "coffee.test", "--subject", "x" * 201], "one line"),
+    (["--site", "coffee.test", "--interest", "x" * 81], "--interest"),
+    (["--site", "coffee.test", "--interest", "Beans\nBcc"], "--interest"),
+    (["--site", "coffee.test", "--interest", "  "], "--interest"),
 ])
 def test_create_refuses_bad_input(runner, body, args, message, backend):
     full = ["announce", "create", *args, "--body-file", str(body)]
