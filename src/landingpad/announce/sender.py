@@ -156,12 +156,19 @@ class Sender:
             Recipient.claimed_by == self.identity).order_by(Recipient.id)))
 
     def release(self, session: Session) -> None:
-        """Give back what this sender claimed and didn't start (a clean stop)."""
-        session.execute(update(Recipient).where(
-            Recipient.announcement_id == self.announcement_id, Recipient.state == "claimed",
-            Recipient.claimed_by == self.identity).values(state="pending", claimed_by=None)
-            .execution_options(synchronize_session=False))
-        self._commit(session)
+        """Give back what this sender claimed and didn't start (a clean stop).
+
+        The UPDATE runs inside the write lock like every write here: run before
+        it, it would hold SQLite's lock while waiting for ours, and deadlock with
+        another sender doing the opposite.
+        """
+        with write_lock(self.engine):
+            session.execute(update(Recipient).where(
+                Recipient.announcement_id == self.announcement_id,
+                Recipient.state == "claimed", Recipient.claimed_by == self.identity)
+                .values(state="pending", claimed_by=None)
+                .execution_options(synchronize_session=False))
+            session.commit()
 
     # -- messages ------------------------------------------------------------------------
     def _site_mail(self, announcement: Announcement, domain: str) -> SiteMail | None:
