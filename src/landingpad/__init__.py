@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, render_template
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from landingpad import privacy, security, settings, signup, sites, storage
@@ -69,7 +70,19 @@ def configure_templates(app: Flask) -> None:
         return f"{app.static_url_path}/{filename}?v={digest}"
 
     app.jinja_env.globals.update(asset_url=asset_url, site_style=site_style)
+    app.jinja_env.filters["when"] = when
     app.context_processor(lambda: {"site": g.get("site")})
+
+
+def when(iso: str | None) -> Markup | str:
+    """An ISO timestamp as a person reads it, machine-readable in <time>."""
+    if not iso:
+        return ""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(iso)
+    return Markup('<time datetime="{}">{}</time>').format(
+        iso, moment.strftime("%-d %B %Y, %H:%M UTC"))
 
 
 def configure_errors(app: Flask) -> None:

@@ -24,20 +24,6 @@ ARTIFACTS = REPO / "test-artifacts"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            args=["--no-sandbox", "--host-resolver-rules=MAP * 127.0.0.1",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def admin_stack(cli_env, data_dir, database_url):
     engine = make_engine(database_url)

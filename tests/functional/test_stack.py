@@ -12,28 +12,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from landingpad.deploy.nginx import find_nginx
-from landingpad.deploy.render import DeployOptions
-from landingpad.deploy.stack import Stack
 from tests.servers import free_port, request
 
 pytestmark = pytest.mark.functional
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def stack(cli_env, data_dir):
-    port = free_port()
-    options = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
-                            listen=f"127.0.0.1:{port}", processes=2, signup_rate="30r/m",
-                            signup_burst=3, sites_file=str(data_dir / "sites.toml"))
-    env = {**os.environ, **cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0"}
-    running = Stack(options, find_nginx(), env=env)
-    running.render(data_dir / "sites.toml")
-    running.start()
-    running.port = port
-    yield running
-    running.stop()
 
 
 def get(stack, host, path="/", headers=None):
@@ -195,3 +177,26 @@ def test_tls_domain_with_a_certificate(stack, cli_env, tmp_path):
     body = response.read()
     assert response.status == 200 and b"<h1>Secure</h1>" in body
     assert response.getheader("Strict-Transport-Security", "").startswith("max-age=")
+
+
+def test_no_log_holds_a_client_address(stack, data_dir):
+    """Provoke what nginx logs per request (bad bodies, rate limits, missing files, a
+    dead upstream, 500s), then search every generated log for the client's address."""
+    get(stack, "coffee.test")
+    get(stack, "coffee.test", "/static/no-such-file.css")
+    get(stack, "coffee.test", "/" + "x" * 9000)  # over nginx's header buffers
+    request(stack.port, "POST", "/signup", "coffee.test", "x" * 2_000_000, FORM)
+    for _ in range(8):
+        request(stack.port, "POST", "/signup", "coffee.test", "email=a@example.com", FORM)
+    request(stack.port, "GET", "/", "coffee.test", headers={"Content-Length": "oops"})
+    from tests.servers import stop
+
+    stop(stack.uwsgi)  # every request now fails upstream: nginx logs a connect() error
+    assert get(stack, "bikes.test", "/privacy")[0] == 502
+    logs = list((data_dir / "deploy" / "logs").iterdir())
+    assert {p.name for p in logs} >= {"access.log", "error.log", "uwsgi.log"}
+    assert any(b"502" in p.read_bytes() for p in logs if p.name == "access.log")
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert "127.0.0.1" not in text, (path.name, [
+            line for line in text.splitlines() if "127.0.0.1" in line][:3])

@@ -136,6 +136,8 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
         "uwsgi_params": _find("/etc/nginx/uwsgi_params", "/usr/local/nginx/conf/uwsgi_params"),
         "run_as_root": os.geteuid() == 0,
+        # Server-level, so a shared system nginx keeps its own log for other sites.
+        "error_log": f"error_log {deploy_dir / 'logs' / 'error.log'} emerg;",
     }
     env = [("LANDINGPAD_DATA_DIR", options.data_dir)]
     if options.sites_file:

@@ -36,6 +36,12 @@ def suppress(session: Session, secret: str, email: str, reason: str) -> None:
         .on_conflict_do_nothing(index_elements=["address_hash"]))
 
 
+def unsuppress(session: Session, secret: str, email: str) -> None:
+    """Lift the suppression (no commit): only for an address that confirmed by email."""
+    session.execute(delete(Suppression).where(
+        Suppression.address_hash == address_hash(secret, email)))
+
+
 def suppressed(session: Session, secret: str, emails: list[str]) -> set[str]:
     """Which of these addresses are on the suppression list."""
     by_hash = {address_hash(secret, e): e for e in emails}

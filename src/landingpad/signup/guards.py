@@ -19,8 +19,11 @@ def refuse_cross_site() -> None:
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         raise Forbidden("Sign-ups are accepted only from this site's own form.")
     origin = request.headers.get("Origin")
-    if origin is None:
-        return  # old browsers and non-browser clients: the form token still applies
+    if origin is None or origin == "null":
+        # No Origin: old browsers and non-browser clients. "null": what browsers send
+        # for a form post under our own Referrer-Policy: no-referrer (Fetch spec), so
+        # Sec-Fetch-Site above has decided when present; the form token still applies.
+        return
     try:
         origin_host = normalize_host(urlsplit(origin).netloc)
         same = origin_host == normalize_host(request.host)

@@ -11,6 +11,7 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
+from landingpad.privacy.erasure import suppressed, unsuppress
 from landingpad.privacy.tokens import read_confirm_token
 from landingpad.signup.confirm import send_confirmation
 from landingpad.signup.forms import SignupForm
@@ -82,9 +83,15 @@ def signup() -> Response:
         get_session(), site=site.domain, email=form.normalised_email,
         interests=form.interests.data or [], consent_version=site.consent_version,
         consent_text=site.consent_text)
-    if site.double_optin and not confirmed:
+    if (site.double_optin and not confirmed) or _suppressed(form.normalised_email):
+        # An address that unsubscribed (or was forgotten) is mailed again only once
+        # its owner confirms: anyone can type an address into a single opt-in form.
         send_confirmation(site, form.normalised_email, signup_id)
     return redirect(url_for(".thanks"), 303)
+
+
+def _suppressed(email: str) -> bool:
+    return bool(suppressed(get_session(), current_app.config["SECRET_KEY"], [email]))
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
@@ -98,9 +105,12 @@ def confirm(token: str) -> tuple[str, int]:
     if signup is None or signup.site != site.domain:
         raise NotFound("This confirmation link is not valid.")
     if request.method == "POST":
-        if signup.confirmed_at is None:
-            signup.confirmed_at = utcnow()
-            get_session().commit()
+        # Confirming is the address's owner asking for mail: it also undoes an
+        # earlier unsubscribe or erasure of this address.
+        signup.confirmed_at = signup.confirmed_at or utcnow()
+        signup.unsubscribed_at = None
+        unsuppress(get_session(), current_app.config["SECRET_KEY"], signup.email)
+        get_session().commit()
         return render_template("signup/confirm.html", site=site, done=True), 200
     return render_template("signup/confirm.html", site=site, done=False), 200
 

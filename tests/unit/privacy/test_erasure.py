@@ -123,3 +123,4 @@ def test_purge_by_age_and_dry_run(app, runner):
 def test_purge_refuses_bad_ages(runner, age, backend):
     result = runner("purge", "--unconfirmed-older-than", age)
     assert result.exit_code == 2 and "7d or 4w" in result.output
+

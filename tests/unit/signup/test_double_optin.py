@@ -13,9 +13,9 @@ def mails(data_dir):
         if folder.exists() else []
 
 
-def link_of(message):
+def link_of(message, host="bikes.test"):
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    return re.search(r"https://bikes\.test(/confirm/\S+)", text.get_payload(decode=True)
+    return re.search(rf"https://{re.escape(host)}(/confirm/\S+)", text.get_payload(decode=True)
                      .decode()).group(1)
 
 
@@ -72,3 +72,31 @@ def test_tampered_foreign_and_expired_links(client, post, token, data_dir, app, 
     expired = client.post(path, headers={"Host": "bikes.test"})
     assert expired.status_code == 410 and b"expired" in expired.data
     assert confirmed(db) is None
+
+
+def test_signing_up_again_after_unsubscribing_takes_a_confirmed_address(
+        app, client, post, data_dir, db):
+    """Suppression holds against anyone typing the address in again, on any site, and
+    lifts only when the address's owner confirms by the emailed link."""
+    from landingpad.announce.recipients import eligible
+    from landingpad.privacy.tokens import unsubscribe_token
+    from landingpad.storage.models import Announcement
+
+    assert post().status_code == 303  # coffee.test: single opt-in, no mail
+    assert mails(data_dir) == []
+    with app.app_context():
+        token = unsubscribe_token(db.scalar(select(Signup.id)))
+    client.post(f"/unsubscribe/{token}", headers={"Host": "coffee.test"})
+
+    def mailable() -> bool:
+        db.expire_all()
+        announcement = Announcement(subject="s", body_markdown="b", sites=["coffee.test"])
+        with app.app_context():
+            return bool(eligible(db, announcement, app.extensions["landingpad.sites"]))
+
+    assert post().status_code == 303  # typed in again: still not mailed
+    assert not mailable()
+    [message] = mails(data_dir)
+    path = link_of(message, "coffee.test")
+    assert client.post(path, headers={"Host": "coffee.test"}).status_code == 200
+    assert mailable()

@@ -1,0 +1,41 @@
+"""Shared fixtures for end-to-end tests: a running nginx -> uWSGI stack and a real Chromium."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from landingpad.deploy.nginx import find_nginx
+from landingpad.deploy.render import DeployOptions
+from landingpad.deploy.stack import Stack
+from tests.servers import free_port
+
+
+@pytest.fixture
+def stack(cli_env, data_dir):
+    port = free_port()
+    options = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
+                            listen=f"127.0.0.1:{port}", processes=2, signup_rate="30r/m",
+                            signup_burst=3, sites_file=str(data_dir / "sites.toml"))
+    env = {**os.environ, **cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0"}
+    running = Stack(options, find_nginx(), env=env)
+    running.render(data_dir / "sites.toml")
+    running.start()
+    running.port = port
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--host-resolver-rules=MAP * 127.0.0.1",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
