@@ -207,3 +207,32 @@ def runner(cli_env: dict[str, str]):
                           prog_name="landingpad")
 
     return invoke
+
+
+# -- S3 (SeaweedFS) -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """One SeaweedFS for the session; each test gets its own bucket."""
+    from tests.s3_server import start_s3
+
+    server = start_s3(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    # One bucket: SeaweedFS gives every bucket its own volumes, and tests would run out.
+    s3_server.client().create_bucket(Bucket="lp-tests")
+    return "lp-tests"
+
+
+@pytest.fixture
+def s3_env(s3_server, s3_bucket, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Settings for the S3 store, under a prefix of the test's own; boto3 reads the
+    credentials from the environment."""
+    env = {**s3_server.env(s3_bucket), "LANDINGPAD_S3_PREFIX": f"t-{uuid.uuid4().hex[:12]}/"}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, env[name])
+    return env

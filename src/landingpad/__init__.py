@@ -13,7 +13,7 @@ from flask import Flask, Response, g, render_template
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from landingpad import privacy, security, settings, signup, sites, storage
+from landingpad import assets, privacy, security, settings, signup, sites, storage
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_settings(app, config)
     configure_templates(app)
     storage.init_app(app)
+    assets.init_app(app)
     sites.init_app(app)
     security.init_app(app)
     signup.init_app(app)

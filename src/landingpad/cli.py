@@ -64,6 +64,7 @@ COMMANDS = {
     "dkim": "landingpad.mail.cli:dkim_group",
     "forget": "landingpad.privacy.cli:forget",
     "purge": "landingpad.privacy.cli:purge",
+    "asset": "landingpad.assets.cli:asset",
 }
 
 

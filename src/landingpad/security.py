@@ -8,8 +8,8 @@ from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 # Strict by default; a page with an inline <style> adds that style's hash.
-_CSP = ("default-src 'none'; style-src 'self'{styles}; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'")
+_CSP = ("default-src 'none'; style-src 'self'{styles}; img-src 'self'; "
+        "form-action 'self'{forms}; frame-ancestors 'none'; base-uri 'none'{scripts}")
 
 BASE_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),
@@ -22,8 +22,12 @@ BASE_HEADERS: tuple[tuple[str, str], ...] = (
 HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
-def csp(style_hash: str | None = None) -> str:
-    return _CSP.format(styles=f" '{style_hash}'" if style_hash else "")
+def csp(style_hash: str | None = None, form_origin: str = "", script: bool = False) -> str:
+    """The policy; an admin page may also post a form to ``form_origin`` (the S3
+    bucket, for browser-direct uploads) and run the app's own script files."""
+    return _CSP.format(styles=f" '{style_hash}'" if style_hash else "",
+                       forms=f" {form_origin}" if form_origin else "",
+                       scripts="; script-src 'self'" if script else "")
 
 
 @lru_cache(maxsize=8192)

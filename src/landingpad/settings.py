@@ -12,11 +12,13 @@ Per-site settings (``LANDING_*``) are not here: they live in ``sites/``.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -62,6 +64,33 @@ def _text(raw: str) -> str:
     if any(ch in raw for ch in "\r\n\x00"):
         raise ValueError("must not contain line breaks or NUL")
     return raw
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CANNED_ACLS = ("private", "public-read", "authenticated-read", "bucket-owner-read",
+                "bucket-owner-full-control")
+
+
+def _bucket(raw: str) -> str:
+    if not _BUCKET.match(raw) or ".." in raw:
+        raise ValueError("must be an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
+    return raw
+
+
+def _prefix(raw: str) -> str:
+    """A key prefix like "assets/": no leading slash, no "..", always ends in "/"."""
+    if raw.startswith("/") or ".." in raw.split("/") or not re.fullmatch(r"[A-Za-z0-9._/-]+",
+                                                                         raw):
+        raise ValueError("must be a relative key prefix of letters, digits, '._-/'")
+    return raw.rstrip("/") + "/"
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or any(c in raw for c in ' "$;{}'):
+        raise ValueError("must be a plain http(s)://host[:port] URL")
+    return raw.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -136,6 +165,19 @@ SETTINGS: tuple[Setting, ...] = (
             _count),
     Setting("SITES_CHECK_SECONDS", 1.0,
             "How often (at most) the sites file is checked for changes.", _positive_float),
+    Setting("ASSET_STORE", "local",
+            "Where uploaded logos live: local ($LANDINGPAD_DATA_DIR/assets) or s3.",
+            lambda raw: _choice(raw, ("local", "s3"))),
+    Setting("S3_BUCKET", "", "The bucket (with ASSET_STORE=s3).", _bucket),
+    Setting("S3_PREFIX", "", "Key prefix inside the bucket, e.g. landingpad/.", _prefix),
+    Setting("S3_ENDPOINT_URL", "",
+            "An S3-compatible server's URL (empty: AWS). Credentials: boto3's usual chain.",
+            _http_url),
+    Setting("S3_ACL", "", "Canned ACL for new objects (empty: none; new AWS buckets refuse "
+            "ACLs).", lambda raw: _choice(raw, _CANNED_ACLS)),
+    Setting("ASSET_MAX_BYTES", 2 * 1024 * 1024, "Largest logo upload (bytes).", _positive_int),
+    Setting("ASSET_MAX_PIXELS", 16_777_216, "Most pixels (width x height) in a logo.",
+            _positive_int),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -168,6 +210,8 @@ def load(overrides: Mapping[str, Any] | None = None,
     values["SITES"] = Path(values["SITES"] or data_dir / "sites.toml")
     values["DEPLOY_DIR"] = Path(values["DEPLOY_DIR"] or data_dir / "deploy").resolve()
     values["NGINX_CONF"] = Path(values["NGINX_CONF"] or values["DEPLOY_DIR"] / "nginx.conf")
+    if values["ASSET_STORE"] == "s3" and not values["S3_BUCKET"]:
+        raise SettingsError("LANDINGPAD_ASSET_STORE=s3 needs LANDINGPAD_S3_BUCKET")
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
     values.update(overrides)  # anything else (e.g. TESTING) passes through to Flask

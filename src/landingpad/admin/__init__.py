@@ -20,7 +20,9 @@ from landingpad.sites.host import InvalidHost, normalize_host
 def create_admin_app(public: Flask) -> Flask:
     from landingpad import configure_errors, configure_templates, security
     from landingpad.admin.announcements import bp as announcements_bp
+    from landingpad.admin.logos import bp as logos_bp
     from landingpad.admin.views import bp
+    from landingpad.assets import bp as assets_bp
     from landingpad.storage import close_session
 
     app = Flask("landingpad", root_path=str(Path(__file__).resolve().parent.parent))
@@ -32,6 +34,8 @@ def create_admin_app(public: Flask) -> Flask:
     CSRFProtect(app)
     app.register_blueprint(bp)
     app.register_blueprint(announcements_bp)
+    app.register_blueprint(logos_bp)
+    app.register_blueprint(assets_bp)  # logo previews (nginx serves them on public sites)
     configure_errors(app)
     return app
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from landingpad.assets.store import nginx_upstream
 from landingpad.cli import pass_app
 from landingpad.deploy.domains import DomainError, DomainManager
 from landingpad.deploy.files import write_atomic
@@ -61,6 +62,7 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
         client_max_body_size=opts["client_max_body_size"],
         sites_file=str(app.config["SITES"]),
         admin_host=app.config["ADMIN_HOST"], admin_listen=opts["admin_listen"],
+        assets_upstream=nginx_upstream(app.config),
         **({"processes": opts["processes"]} if opts["processes"] else {}),
     )
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():

@@ -65,17 +65,19 @@ class DomainManager:
                         if before != text.encode():
                             backups[path] = before
                             write_atomic(path, text.encode())
-                    if nginx is not None:
+                    # Nothing nginx reads changed (e.g. a logo): no test, no reload.
+                    if backups and nginx is not None:
                         nginx.test()
-                    else:
+                    elif backups:
                         outcome.messages.append("nginx not found: configs written but not tested")
+                changed_nginx = bool(backups)
                 backups[self.sites_path] = old_bytes
                 write_atomic(self.sites_path, new_text.encode())
                 if options is None:
                     outcome.messages.append(
                         "no rendered nginx config (landingpad deploy render): "
                         "the app picks the change up from the sites file")
-                elif nginx is not None:
+                elif nginx is not None and changed_nginx:
                     if nginx.reload():
                         outcome.messages.append("nginx reloaded")
                     else:

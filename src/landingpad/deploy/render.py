@@ -27,6 +27,10 @@ from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS
 from landingpad.sites.sitesfile import SitesConfig
 
 OPTIONS_FILE = "deploy.json"
+# Settings the app reads from the sites file only, never from nginx: an upload in
+# the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
+FILE_ONLY = frozenset({"LANDING_LOGO"})
+
 NGINX_FILES = ("nginx.conf", "landingpad.conf", "landingpad-app.conf", "landingpad-params.conf",
                "landingpad-maps.conf")
 
@@ -51,6 +55,7 @@ class DeployOptions:
     sites_file: str = ""
     admin_host: str = ""   # LANDINGPAD_ADMIN_HOST: gets its own server block, never cached
     admin_listen: str = ""  # default: the same as listen (e.g. 127.0.0.1:8443 to keep it local)
+    assets_upstream: str = ""  # S3: the bucket URL nginx proxies /assets/ to ("" = local folder)
 
     def __post_init__(self) -> None:
         if not self.socket:
@@ -112,7 +117,7 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
     deploy_dir = Path(options.deploy_dir)
     # A param per key that some site sets in the file; nginx passes "" (unset) for the rest.
     keys = ["LANDING_DOMAIN"] + [k for k in FIELDS_BY_KEY if k != "LANDING_DOMAIN" and any(
-        k in values for values in config.sites.values())]
+        k in values for values in config.sites.values()) and k not in FILE_ONLY]
     tls_sites = [
         {"domain": domain, "names": [domain, *config.aliases.get(domain, ())],
          "certificate": cert, "key": key}
@@ -133,6 +138,7 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "tls_sites": tls_sites,
         "admin_host": options.admin_host,
         "admin_listen": options.admin_listen or options.listen,
+        "assets_upstream": options.assets_upstream,
         "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
         "uwsgi_params": _find("/etc/nginx/uwsgi_params", "/usr/local/nginx/conf/uwsgi_params"),
         "run_as_root": os.geteuid() == 0,
@@ -154,7 +160,7 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
 def prepare_dirs(options: DeployOptions) -> None:
     """The folders nginx needs, and a web root that holds nothing but static files."""
     deploy_dir = Path(options.deploy_dir)
-    for sub in ("logs", "cache", "acme", "www", "tmp"):
+    for sub in ("logs", "cache", "cache-assets", "acme", "www", "tmp"):
         (deploy_dir / sub).mkdir(parents=True, exist_ok=True)
     assets = Path(options.data_dir) / "assets"
     assets.mkdir(parents=True, exist_ok=True)

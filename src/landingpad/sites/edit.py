@@ -47,3 +47,13 @@ def remove_site(text: str, domain: str) -> str:
         raise EditError(f"{domain} is not in the sites file")
     del sites[domain]
     return _dumps(doc)
+
+
+def set_site_value(text: str, domain: str, key: str, value: Any) -> str:
+    """Set one value in an existing ``[sites."domain"]`` table."""
+    doc = _doc(text)
+    sites = doc.get("sites")
+    if sites is None or domain not in sites:
+        raise EditError(f"{domain} is not in the sites file")
+    sites[domain][key] = value
+    return _dumps(doc)

@@ -1,0 +1,224 @@
+"""Where uploaded assets live: a folder in the data dir, or an S3 bucket.
+
+Both are addressed by the same keys (``<domain>/<uuid4 hex>.<ext>``) and reached
+by visitors at the same path on the site's own origin, ``/assets/<key>``: nginx
+serves the folder, or proxies the bucket, so no page ever loads from a third party.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from landingpad.deploy.files import write_atomic
+
+KEY = re.compile(r"^[a-z0-9.-]{1,253}/[0-9a-f]{32}\.(?:png|jpg|gif|webp)$")
+# Where browser-direct uploads land before they are checked: never served (nginx
+# answers 404 under /assets/incoming/), moved to a KEY once verified.
+INCOMING = re.compile(r"^incoming/[a-z0-9.-]{1,253}/[0-9a-f]{32}$")
+CACHE_CONTROL = "public, max-age=31536000, immutable"  # keys are never reused
+PRESIGN_SECONDS = 300
+
+
+class StoreError(RuntimeError):
+    """The store could not be reached or refused the operation."""
+
+
+def new_key(domain: str, extension: str) -> str:
+    return f"{domain}/{uuid.uuid4().hex}.{extension}"
+
+
+def incoming_key(domain: str) -> str:
+    return f"incoming/{domain}/{uuid.uuid4().hex}"
+
+
+def _checked(key: str) -> str:
+    if not (KEY.match(key) or INCOMING.match(key)):
+        raise ValueError(f"not an asset key: {key!r}")
+    return key
+
+
+def asset_url(key: str) -> str:
+    """The path a page uses: always on the site's own origin."""
+    return f"/assets/{key}"
+
+
+def key_from_url(url: str) -> str | None:
+    key = url.removeprefix("/assets/")
+    return key if url.startswith("/assets/") and KEY.match(key) else None
+
+
+@dataclass
+class Stored:
+    stream: BinaryIO
+    content_type: str
+    size: int
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        try:
+            while chunk := self.stream.read(size):
+                yield chunk
+        finally:
+            self.stream.close()
+
+
+class AssetStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def open(self, key: str) -> Stored | None: ...
+    def read(self, key: str, limit: int) -> bytes | None: ...
+    def delete(self, key: str) -> None: ...
+    def presigned_post(self, key: str, max_bytes: int, redirect: str) -> dict | None: ...
+
+
+class LocalStore:
+    """Files under a folder; nginx serves it as /assets/."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / _checked(key)
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)  # 0644: nginx workers read it
+
+    def open(self, key: str) -> Stored | None:
+        from landingpad.assets.images import FORMATS
+
+        try:
+            stream = self._path(key).open("rb")
+        except (FileNotFoundError, ValueError):
+            return None
+        types = dict(FORMATS.values())
+        return Stored(stream, types.get(key.rsplit(".", 1)[-1], "application/octet-stream"),
+                      os.fstat(stream.fileno()).st_size)
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        stored = self.open(key)
+        if stored is None:
+            return None
+        with stored.stream:
+            return stored.stream.read(limit)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def presigned_post(self, key: str, max_bytes: int, redirect: str) -> dict | None:
+        return None  # no browser-direct upload to a folder: the form posts to the admin
+
+
+class S3Store:
+    """Objects in a bucket under an optional prefix (boto3; credentials from its usual chain)."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str = "",
+                 acl: str = "") -> None:
+        self.bucket, self.prefix, self.acl = bucket, prefix, acl
+        self.endpoint_url = endpoint_url or None
+        self._clients: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        # One client per process: uWSGI forks after the app is built.
+        pid = os.getpid()
+        with self._lock:
+            if pid not in self._clients:
+                import boto3
+                from botocore.config import Config
+
+                style = "path" if self.endpoint_url else "auto"
+                self._clients = {pid: boto3.client(
+                    "s3", endpoint_url=self.endpoint_url,
+                    config=Config(s3={"addressing_style": style}, connect_timeout=5,
+                                  read_timeout=20, retries={"max_attempts": 3}))}
+            return self._clients[pid]
+
+    def _key(self, key: str) -> str:
+        return self.prefix + _checked(key)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise StoreError(f"S3 {method} failed: {exc}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"S3 {method} failed: {exc}") from None
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        extra = {"ACL": self.acl} if self.acl else {}
+        self._call("put_object", Key=self._key(key), Body=data, ContentType=content_type,
+                   CacheControl=CACHE_CONTROL, **extra)
+
+    def open(self, key: str) -> Stored | None:
+        try:
+            answer = self._call("get_object", Key=self._key(key))
+        except ValueError:
+            return None
+        if answer is None:
+            return None
+        return Stored(answer["Body"], answer.get("ContentType") or "application/octet-stream",
+                      answer.get("ContentLength", 0))
+
+    def read(self, key: str, limit: int) -> bytes | None:
+        stored = self.open(key)
+        if stored is None:
+            return None
+        try:
+            return stored.stream.read(limit)
+        finally:
+            stored.stream.close()
+
+    def delete(self, key: str) -> None:
+        self._call("delete_object", Key=self._key(key))
+
+    def presigned_post(self, key: str, max_bytes: int, redirect: str) -> dict:
+        """Fields for a browser form that posts one image straight to the bucket."""
+        fields: dict[str, str] = {"Cache-Control": CACHE_CONTROL,
+                                  "success_action_redirect": redirect}
+        conditions: list[Any] = [
+            ["content-length-range", 1, max_bytes],
+            ["starts-with", "$Content-Type", "image/"],
+            {"Cache-Control": CACHE_CONTROL},
+            {"success_action_redirect": redirect},
+        ]
+        if self.acl:
+            fields["acl"] = self.acl
+            conditions.append({"acl": self.acl})
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.generate_presigned_post(
+                self.bucket, self._key(key), Fields=fields, Conditions=conditions,
+                ExpiresIn=PRESIGN_SECONDS)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"S3 presigned POST failed: {exc}") from None
+
+
+def make_store(config: Mapping[str, Any]) -> AssetStore:
+    if config["ASSET_STORE"] == "s3":
+        return S3Store(config["S3_BUCKET"], config["S3_PREFIX"], config["S3_ENDPOINT_URL"],
+                       config["S3_ACL"])
+    return LocalStore(Path(config["DATA_DIR"]) / "assets")
+
+
+def nginx_upstream(config: Mapping[str, Any]) -> str:
+    """The URL nginx proxies /assets/ to (S3), or "" when nginx serves the folder."""
+    if config["ASSET_STORE"] != "s3":
+        return ""
+    if config["S3_ENDPOINT_URL"]:
+        base = f"{config['S3_ENDPOINT_URL'].rstrip('/')}/{config['S3_BUCKET']}"
+    else:
+        base = f"https://{config['S3_BUCKET']}.s3.amazonaws.com"
+    return f"{base}/{config['S3_PREFIX']}"
