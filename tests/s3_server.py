@@ -45,8 +45,11 @@ class S3Server:
 
     def env(self, bucket: str) -> dict[str, str]:
         """The settings landingpad needs to use this server."""
+        # A host name, not 127.0.0.1: CSP source expressions (the admin page's
+        # form-action for browser-direct uploads) never match IP addresses.
+        by_name = self.endpoint.replace("127.0.0.1", "localhost")
         return {"LANDINGPAD_ASSET_STORE": "s3", "LANDINGPAD_S3_BUCKET": bucket,
-                "LANDINGPAD_S3_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "LANDINGPAD_S3_ENDPOINT_URL": by_name, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
                 "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
 
     def stop(self) -> None:

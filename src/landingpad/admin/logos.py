@@ -47,10 +47,26 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="landingpad.direct")
 
 
+def _this_origin() -> str:
+    """This admin page's origin, port included: the bucket sends the browser back here.
+
+    nginx's stock uwsgi_params pass HTTP_HOST as $host, which drops the port, so
+    an admin on a non-default port (the demo, the tests) takes it from SERVER_PORT.
+    """
+    host, port = request.host, request.environ.get("SERVER_PORT", "")
+    default = "443" if request.scheme == "https" else "80"
+    if ":" not in host and port.isdigit() and port != default:
+        host = f"{host}:{port}"
+    return f"{request.scheme}://{host}"
+
+
 def _direct_form(domain: str) -> dict | None:
     """A presigned POST for this site, or None with the local store."""
     key = incoming_key(domain)
-    back = url_for(".direct_done", domain=domain, state=_signer().dumps(key), _external=True)
+    state = _signer().dumps({"key": key, "domain": domain})
+    # The state goes in the path: S3 servers append their own query (SeaweedFS even
+    # replaces it).
+    back = _this_origin() + url_for(".direct_done", domain=domain, state=state)
     try:
         return get_store().presigned_post(key, current_app.config["ASSET_MAX_BYTES"], back)
     except StoreError as exc:
@@ -100,15 +116,28 @@ def upload(domain: str) -> Any:
                                              file.filename or "", data))
 
 
-@bp.get("/<domain>/direct")
-@login_required
-def direct_done(domain: str) -> Any:
-    """Where the bucket sends the browser back after a direct upload: check, then use it."""
+@bp.get("/<domain>/direct/<state>")
+def direct_done(domain: str, state: str) -> tuple[str, int]:
+    """Where the bucket sends the browser back after a direct upload: check, then use it.
+
+    No login check here, and no session use: the browser arrives by a redirect from
+    the bucket (another site), so the SameSite=Strict session cookie is not sent.
+    The signed, short-lived state, issued only on the logged-in logos page, is the
+    authority instead. The page answers in place; its link back is same-site again.
+    """
     domain = _site(domain)
     try:
-        key = _signer().loads(request.args.get("state", ""), max_age=PRESIGN_SECONDS + 60)
+        state = _signer().loads(state, max_age=PRESIGN_SECONDS + 60)
     except BadSignature:
-        flash("Not uploaded: that upload link is not valid or has expired.", "error")
-        return redirect(url_for(".index"), 303)
-    return _done(domain, lambda: verify_direct_upload(get_store(), current_app.config,
-                                                      domain, key))
+        state = None
+    if not isinstance(state, dict) or state.get("domain") != domain:
+        return render_template("admin/upload_done.html", ok=False, domain=domain,
+                               message="That upload link is not valid or has expired."), 400
+    try:
+        uploaded = verify_direct_upload(get_store(), current_app.config, domain, state["key"])
+        use_as_logo(current_app.config, domain, uploaded)
+    except (BadImage, StoreError, DomainError) as exc:
+        return render_template("admin/upload_done.html", ok=False, domain=domain,
+                               message=str(exc)), 400
+    return render_template("admin/upload_done.html", ok=True, domain=domain,
+                           message=f"{uploaded.message}; it is now the logo of {domain}."), 200

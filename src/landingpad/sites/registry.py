@@ -116,7 +116,8 @@ class SiteRegistry:
         return self._lookup(request_host(environ), raw_overrides(environ))
 
     def site_for_host(self, host: str) -> Site | None:
-        """The Site the sites file gives a host (no nginx params): for the CLI."""
+        """The Site the sites file gives a host (no nginx params): CLI and admin."""
+        self._maybe_reload()
         return self._lookup(host, (None,) * (len(ENVIRON_KEYS) + 1))
 
     def _build(self, raw_host: str, raw: tuple[str | None, ...]) -> Site | None:
@@ -142,4 +143,5 @@ class SiteRegistry:
 
     def domains(self) -> list[str]:
         """Domains named in the sites file, sorted."""
+        self._maybe_reload()
         return sorted(self.config.sites)
