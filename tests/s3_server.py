@@ -80,7 +80,8 @@ def start_s3(workdir: Path, timeout: float = 60.0) -> S3Server:
         "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3",
         "s3.grpc", "metrics")}
     args = [weed, "server", f"-dir={workdir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            "-s3", f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=32",
+            "-s3", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-webdav=false", "-master.volumeSizeLimitMB=64", "-volume.max=32",
             f"-metricsPort={ports['metrics']}"]
     args += [f"-{name.replace('.grpc', '.port.grpc')}={port}" if name.endswith(".grpc")
              else f"-{name}.port={port}" for name, port in ports.items() if name != "metrics"]
