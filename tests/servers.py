@@ -54,3 +54,12 @@ def request(port: int, method: str, path: str, host: str, body: bytes | str | No
     data = response.read()
     conn.close()
     return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+
+def self_signed_cert(folder: os.PathLike[str] | str, name: str) -> tuple[str, str]:
+    """A one-day certificate for ``name`` (with its subjectAltName) and its key."""
+    cert, key = os.path.join(folder, f"{name}.crt"), os.path.join(folder, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,17 +14,23 @@ from landingpad.deploy.stack import Stack
 from tests.servers import free_port
 
 
-@pytest.fixture
-def stack(cli_env, data_dir):
+def start_stack(data_dir: Path, env: dict[str, str], **options: Any) -> Stack:
+    """nginx + uWSGI for the test's data dir on a free loopback port (``stack.port``)."""
     port = free_port()
-    options = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
-                            listen=f"127.0.0.1:{port}", processes=2, signup_rate="30r/m",
-                            signup_burst=3, sites_file=str(data_dir / "sites.toml"))
-    env = {**os.environ, **cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0"}
-    running = Stack(options, find_nginx(), env=env)
+    deploy = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
+                           listen=f"127.0.0.1:{port}", processes=2,
+                           sites_file=str(data_dir / "sites.toml"), **options)
+    running = Stack(deploy, find_nginx(), env={**os.environ, **env})
     running.render(data_dir / "sites.toml")
     running.start()
     running.port = port
+    return running
+
+
+@pytest.fixture
+def stack(cli_env, data_dir):
+    running = start_stack(data_dir, {**cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0"},
+                          signup_rate="30r/m", signup_burst=3)
     yield running
     running.stop()
 

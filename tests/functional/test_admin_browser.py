@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,12 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from landingpad.admin.accounts import create_user
-from landingpad.deploy.nginx import find_nginx
-from landingpad.deploy.render import DeployOptions
-from landingpad.deploy.stack import Stack
 from landingpad.storage.engine import make_engine
 from landingpad.storage.signups import record_signup
-from tests.servers import free_port
+from tests.functional.conftest import start_stack
 
 pytestmark = pytest.mark.functional
 REPO = Path(__file__).resolve().parents[2]
@@ -34,17 +30,18 @@ def admin_stack(cli_env, data_dir, database_url):
             record_signup(session, site="coffee.test", email=email, interests=interests,
                           consent_version="v1", consent_text="I agree")
     engine.dispose()
-    port = free_port()
-    options = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
-                            listen=f"127.0.0.1:{port}", processes=2, admin_host="admin.test",
-                            sites_file=str(data_dir / "sites.toml"))
-    env = {**os.environ, **cli_env, "LANDINGPAD_ADMIN_HOST": "admin.test"}
-    stack = Stack(options, find_nginx(), env=env)
-    stack.render(data_dir / "sites.toml")
-    stack.start()
-    stack.port = port
+    stack = start_stack(data_dir, {**cli_env, "LANDINGPAD_ADMIN_HOST": "admin.test"},
+                        admin_host="admin.test")
     yield stack
     stack.stop()
+
+
+def log_in(page, base: str) -> None:
+    page.goto(base + "/login")
+    page.get_by_label("Email").fill("owner@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(base + "/")
 
 
 def serious_axe_violations(page) -> list[str]:

@@ -17,13 +17,11 @@ from PIL import Image
 
 from landingpad.admin.accounts import create_user
 from landingpad.assets.store import nginx_upstream
-from landingpad.deploy.nginx import find_nginx
-from landingpad.deploy.render import DeployOptions
-from landingpad.deploy.stack import Stack
 from landingpad.settings import load
 from landingpad.storage.engine import make_engine
-from tests.functional.test_admin_browser import ARTIFACTS, PASSWORD
-from tests.servers import free_port, request
+from tests.functional.conftest import start_stack
+from tests.functional.test_admin_browser import ARTIFACTS, PASSWORD, log_in
+from tests.servers import request
 
 pytestmark = pytest.mark.functional
 
@@ -46,15 +44,8 @@ def asset_stack(env, data_dir, database_url):
     with sa.orm.Session(engine) as session:
         create_user(session, "owner@example.com", PASSWORD)
     engine.dispose()
-    port = free_port()
-    options = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
-                            listen=f"127.0.0.1:{port}", processes=2, admin_host="admin.test",
-                            sites_file=str(data_dir / "sites.toml"),
-                            assets_upstream=nginx_upstream(load(environ=env)))
-    stack = Stack(options, find_nginx(), env=env)
-    stack.render(data_dir / "sites.toml")
-    stack.start()
-    stack.port = port
+    stack = start_stack(data_dir, env, admin_host="admin.test",
+                        assets_upstream=nginx_upstream(load(environ=env)))
     yield stack
     stack.stop()
 
@@ -96,12 +87,9 @@ def test_owner_uploads_a_logo_straight_to_the_bucket(browser, asset_stack):
     base = f"http://admin.test:{asset_stack.port}"
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")
+    log_in(page, base)
     page.get_by_role("link", name="Logos").click()
+    page.get_by_role("link", name="coffee.test").click()
     section = page.get_by_role("region", name="coffee.test")
     section.get_by_label("Or upload straight to the bucket").set_input_files(
         files=[{"name": "logo.png", "mimeType": "image/png", "buffer": png()}])
@@ -125,12 +113,10 @@ def test_owner_uploads_through_the_server(browser, asset_stack):
     base = f"http://admin.test:{asset_stack.port}"
     context = browser.new_context()
     page = context.new_page()
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill("owner@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(base + "/")
+    log_in(page, base)
     page.goto(base + "/logos/")
+    page.get_by_label("Domain").fill("coffee.test")
+    page.get_by_role("button", name="Open").click()
     section = page.get_by_role("region", name="coffee.test")
     section.get_by_label("Upload through this server").set_input_files(
         files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image"}])

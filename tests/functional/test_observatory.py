@@ -9,12 +9,11 @@ Chromium's --host-resolver-rules does in the browser tests.
 from __future__ import annotations
 
 import socket
-import subprocess
 
 import pytest
 
 from tests.functional.test_stack import landingpad
-from tests.servers import free_port
+from tests.servers import free_port, self_signed_cert
 
 pytestmark = pytest.mark.functional
 DOMAIN = "secure.test"
@@ -22,10 +21,7 @@ DOMAIN = "secure.test"
 
 @pytest.fixture
 def tls_site(stack, cli_env, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", f"/CN={DOMAIN}", "-addext", f"subjectAltName=DNS:{DOMAIN}",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path, DOMAIN)
     https_port = free_port()
     stack.options.https_listen = f"127.0.0.1:{https_port}"
     stack.options.save()

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.servers import free_port, request
+from tests.servers import free_port, request, self_signed_cert
 
 pytestmark = pytest.mark.functional
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -150,10 +150,7 @@ def test_rejected_config_is_rolled_back_and_old_domains_keep_serving(stack, cli_
 
 
 def test_tls_domain_with_a_certificate(stack, cli_env, tmp_path):
-    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=secure.test", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path, "secure.test")
     # The stack listens on one loopback port; give HTTPS its own free port.
     https_port = free_port()
     options = stack.options

@@ -27,6 +27,12 @@ def test_environment_variables_are_parsed():
     ("LANDINGPAD_MAX_FORM_BYTES", "lots"), ("LANDINGPAD_MAX_FORM_BYTES", "-5"),
     ("LANDINGPAD_MIN_FILL_SECONDS", "nan"), ("LANDINGPAD_MIN_FILL_SECONDS", "inf"),
     ("LANDINGPAD_ADMIN_HOST", "admin\r\nX: y"), ("LANDINGPAD_FORM_MAX_AGE", "1e9x"),
+    ("LANDINGPAD_ASSET_STORE", "ftp"), ("LANDINGPAD_S3_BUCKET", "Bad_Bucket"),
+    ("LANDINGPAD_S3_BUCKET", "a..b"), ("LANDINGPAD_S3_PREFIX", "../up"),
+    ("LANDINGPAD_S3_PREFIX", "/abs"), ("LANDINGPAD_S3_ENDPOINT_URL", "ftp://s3.example"),
+    ("LANDINGPAD_S3_ENDPOINT_URL", "http://s3.example/;}"),
+    ("LANDINGPAD_S3_ENDPOINT_URL", "http://user:pw@s3.example"),
+    ("LANDINGPAD_S3_ACL", "everyone"), ("LANDINGPAD_ASSET_MAX_PIXELS", "0"),
 ])
 def test_hostile_values_stop_the_app_naming_the_variable(name, raw):
     with pytest.raises(SettingsError, match=name):
@@ -62,3 +68,12 @@ def test_every_setting_is_documented_in_the_readme():
     missing = [s.env_name for s in SETTINGS if s.env_name not in readme]
     missing += [f.key for f in SITE_FIELDS if f.key not in readme]
     assert missing == []
+
+
+def test_s3_settings_are_normalised_and_need_a_bucket():
+    values = load(environ={"LANDINGPAD_ASSET_STORE": "s3", "LANDINGPAD_S3_BUCKET": "lp-assets",
+                           "LANDINGPAD_S3_PREFIX": "logos", "LANDINGPAD_S3_ENDPOINT_URL":
+                           "http://127.0.0.1:8333/"})
+    assert values["S3_PREFIX"] == "logos/" and values["S3_ENDPOINT_URL"] == "http://127.0.0.1:8333"
+    with pytest.raises(SettingsError, match="LANDINGPAD_S3_BUCKET"):
+        load(environ={"LANDINGPAD_ASSET_STORE": "s3"})

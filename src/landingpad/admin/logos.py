@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,7 @@ from landingpad.admin.views import login_required
 from landingpad.assets import get_store
 from landingpad.assets.images import BadImage
 from landingpad.assets.store import PRESIGN_SECONDS, StoreError, incoming_key
-from landingpad.assets.upload import save_upload, use_as_logo, verify_direct_upload
+from landingpad.assets.upload import Uploaded, save_upload, use_as_logo, verify_direct_upload
 from landingpad.deploy.domains import DomainError
 from landingpad.security import csp
 from landingpad.sites import get_registry
@@ -74,46 +75,58 @@ def _direct_form(domain: str) -> dict | None:
         return None
 
 
+SHOWN = 100  # sites linked on the index; the rest are reached by name (10,000 domains)
+
+
 @bp.get("/")
 @login_required
-def index() -> Response:
-    registry = get_registry()
-    sites = [registry.site_for_host(d) for d in registry.domains()]
-    direct = {s.domain: _direct_form(s.domain) for s in sites}
-    response = Response(render_template("admin/logos.html", sites=sites, direct=direct,
+def index() -> Any:
+    domains = get_registry().domains()
+    wanted = request.args.get("site", "").strip().lower()
+    if wanted and wanted in domains:
+        return redirect(url_for(".site", domain=wanted), 303)
+    return render_template("admin/logos.html", domains=domains[:SHOWN], total=len(domains),
+                           wanted=wanted), 404 if wanted else 200
+
+
+@bp.get("/<domain>")
+@login_required
+def site(domain: str) -> Response:
+    current = get_registry().site_for_host(_site(domain))
+    direct = _direct_form(domain)
+    response = Response(render_template("admin/logo.html", site=current, direct=direct,
                                         form=UploadForm()))
-    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(d["url"])) for d in direct.values() if d}
-    response.headers["Content-Security-Policy"] = csp(form_origin=" ".join(sorted(origins)),
-                                                      script=bool(origins))
+    if direct:  # the form posts to the bucket; a small script fills in the file's type
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(direct["url"]))
+        response.headers["Content-Security-Policy"] = csp(form_origin=origin, script=True)
     return response
 
 
-def _done(domain: str, work: Any) -> Response:
+def _take(domain: str, work: Callable[[], Uploaded]) -> tuple[bool, str]:
+    """Run the upload's check-and-store, make it the logo; (ok, message for the owner)."""
     try:
         uploaded = work()
         use_as_logo(current_app.config, domain, uploaded)
     except (BadImage, StoreError, DomainError) as exc:
-        flash(f"Not uploaded: {exc}", "error")
-    else:
-        flash(f"{uploaded.message}; it is now the logo of {domain}.", "info")
-    return redirect(url_for(".index"), 303)
+        return False, f"Not uploaded: {exc}"
+    return True, f"{uploaded.message}; it is now the logo of {domain}."
 
 
 @bp.post("/<domain>")
 @login_required
-def upload(domain: str) -> Any:
+def upload(domain: str) -> Response:
     domain = _site(domain)
     form = UploadForm()
-    if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(f"Not uploaded: {error}", "error")
-        return redirect(url_for(".index"), 303)
-    file = form.file.data
-    max_bytes = current_app.config["ASSET_MAX_BYTES"]
-    data = file.stream.read(max_bytes + 1)
-    return _done(domain, lambda: save_upload(get_store(), current_app.config, domain,
-                                             file.filename or "", data))
+    if form.validate_on_submit():
+        data = form.file.data.stream.read(current_app.config["ASSET_MAX_BYTES"] + 1)
+        name = form.file.data.filename or ""
+        ok, message = _take(domain, lambda: save_upload(get_store(), current_app.config,
+                                                        domain, name, data))
+        flash(message, "info" if ok else "error")
+    else:
+        for error in (e for errors in form.errors.values() for e in errors):
+            flash(f"Not uploaded: {error}", "error")
+    return redirect(url_for(".site", domain=domain), 303)
 
 
 @bp.get("/<domain>/direct/<state>")
@@ -122,22 +135,18 @@ def direct_done(domain: str, state: str) -> tuple[str, int]:
 
     No login check here, and no session use: the browser arrives by a redirect from
     the bucket (another site), so the SameSite=Strict session cookie is not sent.
-    The signed, short-lived state, issued only on the logged-in logos page, is the
+    The signed, short-lived state, issued only on the logged-in logo page, is the
     authority instead. The page answers in place; its link back is same-site again.
     """
     domain = _site(domain)
     try:
-        state = _signer().loads(state, max_age=PRESIGN_SECONDS + 60)
+        claims = _signer().loads(state, max_age=PRESIGN_SECONDS + 60)
     except BadSignature:
-        state = None
-    if not isinstance(state, dict) or state.get("domain") != domain:
-        return render_template("admin/upload_done.html", ok=False, domain=domain,
-                               message="That upload link is not valid or has expired."), 400
-    try:
-        uploaded = verify_direct_upload(get_store(), current_app.config, domain, state["key"])
-        use_as_logo(current_app.config, domain, uploaded)
-    except (BadImage, StoreError, DomainError) as exc:
-        return render_template("admin/upload_done.html", ok=False, domain=domain,
-                               message=str(exc)), 400
-    return render_template("admin/upload_done.html", ok=True, domain=domain,
-                           message=f"{uploaded.message}; it is now the logo of {domain}."), 200
+        claims = None
+    if not isinstance(claims, dict) or claims.get("domain") != domain:
+        ok, message = False, "Not uploaded: that upload link is not valid or has expired."
+    else:
+        ok, message = _take(domain, lambda: verify_direct_upload(
+            get_store(), current_app.config, domain, claims["key"]))
+    return render_template("admin/upload_done.html", ok=ok, domain=domain,
+                           message=message), 200 if ok else 400

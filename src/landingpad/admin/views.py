@@ -67,7 +67,10 @@ def login_required(view: Callable) -> Callable:
 
 @bp.app_context_processor
 def _forms() -> dict:
-    return {"logout_form": LogoutForm(), "user": g.get("user")}
+    user = g.get("user")
+    # The log-out form's CSRF token is stored in the session: only make one for a
+    # logged-in page, so a page without a login never sets a session cookie.
+    return {"logout_form": LogoutForm() if user else None, "user": user}
 
 
 def _safe_next(target: str | None) -> str:

@@ -8,14 +8,10 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-# Pillow's format name -> (extension, Content-Type). SVG is not here on purpose:
-# it is XML that can carry script.
-FORMATS = {
-    "PNG": ("png", "image/png"),
-    "JPEG": ("jpg", "image/jpeg"),
-    "GIF": ("gif", "image/gif"),
-    "WEBP": ("webp", "image/webp"),
-}
+from landingpad.assets.store import CONTENT_TYPES
+
+# Pillow's format name -> the extension (store.CONTENT_TYPES gives its type).
+FORMATS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "WEBP": "webp"}
 ALLOWED = "PNG, JPEG, GIF or WebP"
 
 
@@ -56,5 +52,5 @@ def check_image(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
         raise BadImage(f"This is not a {ALLOWED} image (SVG is not accepted).") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise BadImage(f"The image is damaged or incomplete ({exc}).") from None
-    extension, content_type = FORMATS[kind]
-    return ImageInfo(extension, content_type, width, height)
+    extension = FORMATS[kind]
+    return ImageInfo(extension, CONTENT_TYPES[extension], width, height)

@@ -18,7 +18,11 @@ from typing import Any, BinaryIO, Protocol
 
 from landingpad.deploy.files import write_atomic
 
-KEY = re.compile(r"^[a-z0-9.-]{1,253}/[0-9a-f]{32}\.(?:png|jpg|gif|webp)$")
+# The image types an asset may be, by the extension its key ends in. SVG is not
+# here on purpose: it is XML that can carry script.
+CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
+                 "webp": "image/webp"}
+KEY = re.compile(r"^[a-z0-9.-]{1,253}/[0-9a-f]{32}\.(?:" + "|".join(CONTENT_TYPES) + ")$")
 # Where browser-direct uploads land before they are checked: never served (nginx
 # answers 404 under /assets/incoming/), moved to a KEY once verified.
 INCOMING = re.compile(r"^incoming/[a-z0-9.-]{1,253}/[0-9a-f]{32}$")
@@ -68,10 +72,18 @@ class Stored:
             self.stream.close()
 
 
+def read(store: AssetStore, key: str, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes of an object, or None if it is not there."""
+    stored = store.open(key)
+    if stored is None:
+        return None
+    with stored.stream:
+        return stored.stream.read(limit)
+
+
 class AssetStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
     def open(self, key: str) -> Stored | None: ...
-    def read(self, key: str, limit: int) -> bytes | None: ...
     def delete(self, key: str) -> None: ...
     def presigned_post(self, key: str, max_bytes: int, redirect: str) -> dict | None: ...
 
@@ -91,22 +103,12 @@ class LocalStore:
         write_atomic(path, data)  # 0644: nginx workers read it
 
     def open(self, key: str) -> Stored | None:
-        from landingpad.assets.images import FORMATS
-
         try:
             stream = self._path(key).open("rb")
         except (FileNotFoundError, ValueError):
             return None
-        types = dict(FORMATS.values())
-        return Stored(stream, types.get(key.rsplit(".", 1)[-1], "application/octet-stream"),
-                      os.fstat(stream.fileno()).st_size)
-
-    def read(self, key: str, limit: int) -> bytes | None:
-        stored = self.open(key)
-        if stored is None:
-            return None
-        with stored.stream:
-            return stored.stream.read(limit)
+        content_type = CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
+        return Stored(stream, content_type, os.fstat(stream.fileno()).st_size)
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -170,15 +172,6 @@ class S3Store:
             return None
         return Stored(answer["Body"], answer.get("ContentType") or "application/octet-stream",
                       answer.get("ContentLength", 0))
-
-    def read(self, key: str, limit: int) -> bytes | None:
-        stored = self.open(key)
-        if stored is None:
-            return None
-        try:
-            return stored.stream.read(limit)
-        finally:
-            stored.stream.close()
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=self._key(key))

@@ -14,9 +14,16 @@ from typing import Any
 from werkzeug.utils import secure_filename
 
 from landingpad.assets.images import BadImage, check_image
-from landingpad.assets.store import INCOMING, AssetStore, asset_url, new_key
+from landingpad.assets.store import (
+    CONTENT_TYPES,
+    INCOMING,
+    AssetStore,
+    asset_url,
+    new_key,
+    read,
+)
 
-ALLOWED_EXTENSIONS = {"png", "jpg", "jpeg", "gif", "webp"}
+ALLOWED_EXTENSIONS = {*CONTENT_TYPES, "jpeg"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def verify_direct_upload(store: AssetStore, config: Mapping[str, Any], domain: s
     if not INCOMING.match(incoming) or not incoming.startswith(f"incoming/{domain}/"):
         raise BadImage("That upload does not belong to this site.")
     try:
-        data = store.read(incoming, max_bytes + 1)
+        data = read(store, incoming, max_bytes + 1)
         if data is None:
             raise BadImage("The upload did not arrive; please try again.")
         info = check_image(data, max_bytes, max_pixels)
