@@ -28,6 +28,7 @@ from landingpad.migrations import upgrade
 from landingpad.storage.engine import make_engine
 
 BACKENDS = ("sqlite", "postgresql")
+TEST_SECRET = "test-secret-" + "x" * 40
 
 SITES_TOML = """\
 [defaults]
@@ -163,7 +164,7 @@ def app_config(data_dir: Path, database_url: str) -> dict:
         "TESTING": True,
         "DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-" + "x" * 40,
+        "SECRET_KEY": TEST_SECRET,
         "SITES_CHECK_SECONDS": 0.0,
     }
 
@@ -192,7 +193,7 @@ def db(app):
 @pytest.fixture
 def cli_env(data_dir: Path, database_url: str) -> dict[str, str]:
     return {"LANDINGPAD_DATA_DIR": str(data_dir), "DATABASE_URL": database_url,
-            "LANDINGPAD_SITES": "", "LANDINGPAD_SECRET_KEY": ""}
+            "LANDINGPAD_SITES": "", "LANDINGPAD_SECRET_KEY": TEST_SECRET}
 
 
 @pytest.fixture
@@ -210,6 +211,22 @@ def runner(cli_env: dict[str, str]):
 
 
 # -- S3 (SeaweedFS) -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """One Redis for the session; ``redis_url`` empties it for each test."""
+    from tests.redis_server import start_redis
+
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    redis_server.client().flushall()
+    return redis_server.url
+
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory):

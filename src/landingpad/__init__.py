@@ -13,7 +13,7 @@ from flask import Flask, Response, g, render_template
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from landingpad import assets, privacy, security, settings, signup, sites, storage
+from landingpad import assets, privacy, ratelimit, security, settings, signup, sites, storage
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     signup.init_app(app)
     privacy.init_app(app)
+    ratelimit.init_app(app)  # after the routes it limits
     configure_errors(app)
     if app.config["ADMIN_HOST"]:
         from landingpad.admin import HostDispatch, create_admin_app

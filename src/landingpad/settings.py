@@ -11,6 +11,7 @@ Per-site settings (``LANDING_*``) are not here: they live in ``sites/``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -93,6 +94,33 @@ def _http_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _rate(raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        if parse_many(raw):
+            return raw
+    except ValueError:
+        pass
+    raise ValueError("must be a rate like 6/minute or 100 per hour (several: 6/minute;50/day)")
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",")
+                     if part.strip())
+    except ValueError:
+        raise ValueError("must be IP addresses or networks, comma-separated, "
+                         "like 127.0.0.1, 10.0.0.0/8") from None
+
+
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or any(c in raw for c in " \r\n\0"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -123,10 +151,23 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL. Default: SQLite in the data dir. "
             "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
             env="DATABASE_URL"),
-    Setting("REDIS_URL", "", "Redis for shared rate limits (optional).", env="REDIS_URL"),
+    Setting("DATABASE_POOL_SIZE", 5,
+            "PostgreSQL: connections each app process keeps open.", _positive_int),
+    Setting("DATABASE_MAX_OVERFLOW", 5,
+            "PostgreSQL: extra connections a process may open at a peak.", _count),
+    Setting("REDIS_URL", "",
+            "Redis for rate limits shared by every node (empty: a file in the data dir, "
+            "shared by this machine's processes).", _redis_url, env="REDIS_URL"),
+    Setting("SIGNUP_RATE", "10/minute", "Sign-ups one client may post to one site.", _rate),
+    Setting("PRIVACY_RATE", "5/hour",
+            "\"See or erase my data\" requests one client may post to one site.", _rate),
+    Setting("TRUSTED_PROXIES", _networks("127.0.0.1, ::1"),
+            "Addresses whose X-Real-IP header names the client (comma-separated).",
+            _networks),
     Setting("ADMIN_HOST", "", "The host name that serves the admin area (off when empty)."),
     Setting("SECRET_KEY", None,
-            "Signs form tokens and links. Default: generated once into the data dir."),
+            "Signs form tokens, links and sessions. Default: generated once into the data "
+            "dir (SQLite only: with a shared database every node needs the same key)."),
     Setting("MAIL_TRANSPORT", "folder",
             "How mail leaves: smtp, or folder (one .eml per message in $LANDINGPAD_DATA_DIR/mail).",
             lambda raw: _choice(raw, ("smtp", "folder"))),
@@ -214,6 +255,10 @@ def load(overrides: Mapping[str, Any] | None = None,
         raise SettingsError("LANDINGPAD_ASSET_STORE=s3 needs LANDINGPAD_S3_BUCKET")
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
+    elif not values["SECRET_KEY"] and not values["DATABASE_URL"].startswith("sqlite"):
+        # A key generated per node would break sessions and links between nodes.
+        raise SettingsError("with a shared DATABASE_URL, set LANDINGPAD_SECRET_KEY "
+                            "(the same on every node), e.g. from: openssl rand -hex 32")
     values.update(overrides)  # anything else (e.g. TESTING) passes through to Flask
     return values
 
@@ -252,11 +297,20 @@ def as_environ(config: Mapping[str, Any]) -> dict[str, str]:
         value = config.get(setting.name)
         if value is None:
             continue
-        env[setting.env_name] = ("true" if value else "false") if isinstance(value, bool) \
-            else str(value)
+        env[setting.env_name] = _as_text(value)
     return env
+
+
+def _as_text(value: Any) -> str:
+    """A parsed value back as its variable's text (what the parser reads)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def describe() -> list[tuple[str, str, str]]:
     """(variable, default, help) rows for docs and ``--help``."""
-    return [(s.env_name, "" if s.default is None else str(s.default), s.help) for s in SETTINGS]
+    return [(s.env_name, "" if s.default is None else _as_text(s.default), s.help)
+            for s in SETTINGS]

@@ -1,53 +1,34 @@
-"""Log-in throttle: failures per account and per client, in a fixed window, in the database.
+"""Log-in throttle: failed log-ins per account and per client, counted by the shared rate limiter.
 
-The database is shared by every uWSGI process (and node), so the count holds
-across them. A client is recorded only as an HMAC of its address.
+Only failures count, and a successful log-in forgets the account's (not the
+client's). With Redis every node shares the counts; keys hold HMACs, never
+an address.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import timedelta
+from landingpad import ratelimit
 
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
-
-from landingpad.storage import counters
-from landingpad.storage.models import LoginFailure
-from landingpad.storage.types import utcnow
-
-WINDOW = timedelta(minutes=15)
-MAX_PER_ACCOUNT = 5
-MAX_PER_CLIENT = 20
+PER_ACCOUNT = "5 per 15 minutes"
+PER_CLIENT = "20 per 15 minutes"
 
 
-def keys(secret: str, email: str, client: str) -> list[tuple[str, int]]:
-    """(key, limit) pairs for an attempt; the client address is hashed, never stored."""
-    account = "acct:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:40]
-    client_hash = hmac.new(secret.encode(), client.encode(), hashlib.sha256).hexdigest()[:40]
-    return [(account, MAX_PER_ACCOUNT), ("client:" + client_hash, MAX_PER_CLIENT)]
+def keys(email: str) -> list[tuple[str, str]]:
+    """(rate, key) pairs for an attempt: the account first, then the client."""
+    return [(PER_ACCOUNT, ratelimit.address_key("login", email.strip())),
+            (PER_CLIENT, "login-client:" + ratelimit.client_key())]
 
 
-def blocked_for(session: Session, pairs: list[tuple[str, int]]) -> int:
+def blocked_for(pairs: list[tuple[str, str]]) -> int:
     """Seconds until another attempt is allowed (0: allowed now)."""
-    wait = 0
-    for key, limit in pairs:
-        count, start = counters.current(session, LoginFailure, key, WINDOW)
-        if count >= limit:
-            wait = max(wait, int((start + WINDOW - utcnow()).total_seconds()) + 1)
-    return wait
+    return max(ratelimit.wait_for(rate, key) for rate, key in pairs)
 
 
-def record_failure(session: Session, pairs: list[tuple[str, int]]) -> None:
-    for key, _ in pairs:
-        counters.add(session, LoginFailure, key, WINDOW)
-    session.commit()
+def record_failure(pairs: list[tuple[str, str]]) -> None:
+    for rate, key in pairs:
+        ratelimit.hit(rate, key)
 
 
-def clear(session: Session, pairs: list[tuple[str, int]]) -> None:
-    """A successful log-in forgets the account's failures (not the client's)."""
-    session.execute(delete(LoginFailure).where(LoginFailure.key == pairs[0][0]))
-    session.execute(delete(LoginFailure).where(LoginFailure.window_start < utcnow() - WINDOW))
-    session.commit()
-
+def clear(pairs: list[tuple[str, str]]) -> None:
+    rate, key = pairs[0]
+    ratelimit.clear(rate, key)

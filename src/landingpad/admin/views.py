@@ -10,7 +10,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     redirect,
@@ -85,19 +84,18 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         db = get_session()
-        pairs = throttle.keys(current_app.config["SECRET_KEY"], form.email.data,
-                              request.remote_addr or "")
-        wait = throttle.blocked_for(db, pairs)
+        pairs = throttle.keys(form.email.data)
+        wait = throttle.blocked_for(pairs)
         if wait:
             raise TooManyRequests(f"Too many failed log-ins. Try again in {wait // 60 + 1} "
                                   "minutes.", retry_after=wait)
         user = authenticate(db, form.email.data, form.password.data)
         if user is None:
-            throttle.record_failure(db, pairs)
+            throttle.record_failure(pairs)
             # The same message and status whether the address is unknown or the password wrong.
             flash("Wrong email or password.", "error")
             return render_template("admin/login.html", form=form), 401
-        throttle.clear(db, pairs)
+        throttle.clear(pairs)
         session.clear()  # a fresh session on log-in
         session["uid"], session["sv"] = user.id, user.session_version
         return redirect(_safe_next(request.args.get("next")))

@@ -35,6 +35,9 @@ def deploy() -> None:
               help="nginx HTTPS listen address (domains with a certificate).")
 @click.option("--upstream", "upstreams", multiple=True, metavar="unix:PATH|HOST:PORT",
               help="uWSGI node(s); repeat for several (default: the local socket).")
+@click.option("--socket", default="", metavar="PATH|HOST:PORT",
+              help="Where this node's uWSGI listens (default: a unix socket in the deploy "
+                   "dir; an app node behind another machine's nginx: a private HOST:PORT).")
 @click.option("--processes", type=click.IntRange(1, 64), help="uWSGI worker processes.")
 @click.option("--cache-seconds", default=1, show_default=True, type=click.IntRange(0, 3600),
               help="Micro-cache lifetime of GET / in nginx.")
@@ -54,17 +57,20 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
     """
     app = load_app()
     deploy_dir = (out or app.config["DEPLOY_DIR"]).resolve()
-    options = DeployOptions(
-        deploy_dir=str(deploy_dir), data_dir=str(app.config["DATA_DIR"]),
-        listen=opts["listen"], https_listen=opts["https_listen"],
-        upstreams=list(opts["upstreams"]),
-        cache_seconds=opts["cache_seconds"], signup_rate=opts["signup_rate"],
-        client_max_body_size=opts["client_max_body_size"],
-        sites_file=str(app.config["SITES"]),
-        admin_host=app.config["ADMIN_HOST"], admin_listen=opts["admin_listen"],
-        assets_upstream=nginx_upstream(app.config),
-        **({"processes": opts["processes"]} if opts["processes"] else {}),
-    )
+    try:
+        options = DeployOptions(
+            deploy_dir=str(deploy_dir), data_dir=str(app.config["DATA_DIR"]),
+            listen=opts["listen"], https_listen=opts["https_listen"],
+            upstreams=list(opts["upstreams"]), socket=opts["socket"],
+            cache_seconds=opts["cache_seconds"], signup_rate=opts["signup_rate"],
+            client_max_body_size=opts["client_max_body_size"],
+            sites_file=str(app.config["SITES"]),
+            admin_host=app.config["ADMIN_HOST"], admin_listen=opts["admin_listen"],
+            assets_upstream=nginx_upstream(app.config),
+            **({"processes": opts["processes"]} if opts["processes"] else {}),
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():
         write_atomic(deploy_dir / name, text.encode())
         click.echo(f"wrote {deploy_dir / name}")

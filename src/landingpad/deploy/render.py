@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS
 from landingpad.sites.sitesfile import SitesConfig
 
 OPTIONS_FILE = "deploy.json"
+# What may go into nginx's `server` line and uWSGI's `socket`: nothing that ends a directive.
+_HOST_PORT = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}"
+UPSTREAM = re.compile(rf"unix:/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
+SOCKET = re.compile(rf"/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
 # Settings the app reads from the sites file only, never from nginx: an upload in
 # the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
 FILE_ONLY = frozenset({"LANDING_LOGO"})
@@ -63,7 +68,16 @@ class DeployOptions:
             if len(self.socket) > 100:  # unix socket paths are limited to 107 bytes
                 digest = hashlib.sha256(self.deploy_dir.encode()).hexdigest()[:12]
                 self.socket = f"/tmp/landingpad-{digest}.sock"  # noqa: S108 - 0660, named per install
-        self.upstreams = self.upstreams or [f"unix:{self.socket}"]
+        self.upstreams = self.upstreams or [
+            f"unix:{self.socket}" if self.socket.startswith("/") else self.socket]
+        for upstream in self.upstreams:
+            if not UPSTREAM.fullmatch(upstream):
+                raise ValueError(f"{upstream!r} is not an upstream: use unix:/path/to.sock "
+                                 "or host:port")
+        if not re.fullmatch(r"[1-9][0-9]{0,6}r/[sm]", self.signup_rate):
+            raise ValueError(f"{self.signup_rate!r} is not an nginx rate: use e.g. 20r/m or 5r/s")
+        if not SOCKET.fullmatch(self.socket):
+            raise ValueError(f"{self.socket!r} is not a socket: use /path/to.sock or host:port")
 
     def save(self) -> None:
         path = Path(self.deploy_dir) / OPTIONS_FILE

@@ -1,27 +1,28 @@
-"""Caps on mail per address and window, counted in the database (every process agrees)."""
+"""Caps on mail per address and day ("list bombing"), counted by the shared rate limiter."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from datetime import timedelta
+from flask import current_app
 
-from sqlalchemy.orm import Session
+from landingpad import ratelimit
 
-from landingpad.storage import counters
-from landingpad.storage.engine import write_lock
-from landingpad.storage.models import MailCap
+ACCESS_PER_DAY = 3  # "see or erase my data" links
 
 
-def take(session: Session, secret: str, kind: str, email: str, limit: int,
-         window: timedelta = timedelta(days=1)) -> bool:
-    """Count one mail of ``kind`` to ``email``; False (and nothing counted) past the limit."""
-    digest = hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()[:40]
-    key = f"{kind}:{digest}"
-    with write_lock(session.get_bind()):
-        if counters.current(session, MailCap, key, window, lock=True)[0] >= limit:
-            session.rollback()
-            return False
-        counters.add(session, MailCap, key, window)
-        session.commit()
-    return True
+def _rate(per_day: int) -> str:
+    return f"{per_day}/day"
+
+
+def take(kind: str, email: str, per_day: int) -> bool:
+    """Count one mail of ``kind`` to ``email``; False past ``per_day``.
+
+    Keyed by an HMAC of the address, so the store never holds the address.
+    """
+    return ratelimit.hit(_rate(per_day), ratelimit.address_key(kind, email))
+
+
+def forget(email: str) -> None:
+    """Drop the counts kept for an erased address."""
+    caps = {"confirm": current_app.config["CONFIRMS_PER_DAY"], "access": ACCESS_PER_DAY}
+    for kind, per_day in caps.items():
+        ratelimit.clear(_rate(per_day), ratelimit.address_key(kind, email))

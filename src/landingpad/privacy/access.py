@@ -16,22 +16,20 @@ from landingpad.mail.message import build_message
 from landingpad.mail.transports import DeliveryError, make_transport
 from landingpad.privacy.tokens import access_token, read_access_token
 from landingpad.sites import Site, current_site, require_public_site
-from landingpad.storage import get_session, session_factory
+from landingpad.storage import get_session
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
 
 log = logging.getLogger(__name__)
 bp = Blueprint("access", __name__, url_prefix="/privacy", template_folder="templates")
 bp.before_request(require_public_site)
-LINKS_PER_DAY = 3
 
 
 def _mail_link(app, site: Site, email: str, signup_id: int) -> None:  # noqa: ANN001
     """Runs after the response went out: its duration can't tell anyone anything."""
     with app.app_context():
         config = app.config
-        with session_factory(app)() as session:
-            if not caps.take(session, config["SECRET_KEY"], "access", email, LINKS_PER_DAY):
-                return
+        if not caps.take("access", email, caps.ACCESS_PER_DAY):
+            return
         url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{access_token(signup_id)}"
         text = render_template("privacy/access_email.txt", site=site, url=url)
         message = build_message(site, email, f"Your data at {site.title}", text,

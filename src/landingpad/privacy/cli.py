@@ -28,7 +28,7 @@ def forget(load_app: AppLoader, email: str) -> None:
     except EmailNotValidError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     app = load_app()
-    with session_factory(app)() as session:
+    with app.app_context(), session_factory(app)() as session:
         result = forget_address(session, app.config["SECRET_KEY"], email,
                                 Path(app.config["DATA_DIR"]) / "mail")
     click.echo(f"erased {result.signups} sign-ups, {result.recipients} recipient rows and "

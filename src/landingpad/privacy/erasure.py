@@ -17,8 +17,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from landingpad.mail import caps
 from landingpad.sites import SiteRegistry
-from landingpad.storage.models import Announcement, MailCap, Recipient, Signup, Suppression
+from landingpad.storage.models import Announcement, Recipient, Signup, Suppression
 from landingpad.storage.types import utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -61,14 +62,16 @@ class Forgotten:
 
 
 def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forgotten:
-    """Erase an address everywhere: sign-ups, recipient rows, caps, mail files; suppress it."""
+    """Erase an address everywhere: sign-ups, recipient rows, caps, mail files; suppress it.
+
+    Needs an app context (the mail caps live in the rate-limit store).
+    """
     email = email.strip().lower()
     result = Forgotten()
     result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
-    digest = hmac.new(secret.encode(), email.encode(), hashlib.sha256).hexdigest()[:40]
-    session.execute(delete(MailCap).where(MailCap.key.like(f"%:{digest}")))
+    caps.forget(email)
     suppress(session, secret, email, "forgotten")
     session.commit()
     needle = email.encode()

@@ -12,7 +12,6 @@ from landingpad.mail.message import build_message
 from landingpad.mail.transports import DeliveryError, make_transport
 from landingpad.privacy.tokens import confirm_token
 from landingpad.sites import Site
-from landingpad.storage import get_session
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +19,7 @@ log = logging.getLogger(__name__)
 def send_confirmation(site: Site, email: str, signup_id: int) -> bool:
     """Email the confirmation link, unless this address had its quota today. True if sent."""
     config = current_app.config
-    if not caps.take(get_session(), config["SECRET_KEY"], "confirm", email,
-                     config["CONFIRMS_PER_DAY"]):
+    if not caps.take("confirm", email, config["CONFIRMS_PER_DAY"]):
         log.info("confirmation cap reached for a sign-up on %s", site.domain)
         return False
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/confirm/{confirm_token(signup_id)}"

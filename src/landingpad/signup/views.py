@@ -119,7 +119,7 @@ def confirm(token: str) -> tuple[str, int]:
 def too_many_requests() -> Response:
     """The styled page nginx shows (error_page 429) when a client posts too often."""
     raise TooManyRequests("Too many sign-ups from your network in a short time. "
-                          "Please wait a minute and try again.")
+                          "Please wait a minute and try again.", retry_after=60)
 
 
 @bp.get("/thanks")

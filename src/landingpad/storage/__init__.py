@@ -11,7 +11,8 @@ __all__ = ["close_session", "get_session", "init_app", "session_factory"]
 
 
 def init_app(app: Flask) -> None:
-    holder = EngineHolder(app.config["DATABASE_URL"])
+    holder = EngineHolder(app.config["DATABASE_URL"], pool_size=app.config["DATABASE_POOL_SIZE"],
+                          max_overflow=app.config["DATABASE_MAX_OVERFLOW"])
     app.extensions["landingpad.db"] = holder
     app.teardown_appcontext(close_session)
 

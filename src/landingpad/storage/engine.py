@@ -32,7 +32,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -41,7 +41,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A pool per process: N nodes x processes x (pool_size + max_overflow) must stay
+    # under the server's max_connections (docs/scale-out.md).
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
+                         max_overflow=max_overflow, pool_timeout=10)
 
 
 _lock_files: dict[tuple[str, int], int] = {}
@@ -84,8 +87,9 @@ class EngineHolder:
     the inherited pool (without closing the parent's sockets).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **pool: int) -> None:
         self.url = url
+        self.pool = pool
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
         self._pid = 0
@@ -102,7 +106,7 @@ class EngineHolder:
     def engine(self) -> Engine:
         pid = os.getpid()
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = make_engine(self.url, **self.pool)
         elif self._pid != pid:
             self._engine.dispose(close=False)
         self._pid = pid

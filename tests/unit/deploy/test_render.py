@@ -108,7 +108,9 @@ def test_rendered_snippets(files, name, snippet):
 
 
 def test_no_ip_address_is_ever_logged(files):
-    text = "".join(files.values())
+    passed = "uwsgi_param HTTP_X_REAL_IP $remote_addr;\n"  # to the app's limiter, in memory
+    assert passed in files["landingpad-params.conf"]
+    text = "".join(files.values()).replace(passed, "")
     assert "$remote_addr" not in text and "%(addr)" not in text
     assert "$binary_remote_addr zone=landingpad_signup" in text  # counted in memory only
 
@@ -121,7 +123,36 @@ def test_several_upstreams():
     options = DeployOptions(deploy_dir="/d", data_dir="/", upstreams=["10.0.0.1:3031",
                                                                       "unix:/run/b.sock"])
     text = render_all(options, parse_sites("", Path("s")))["landingpad.conf"]
-    assert "    server 10.0.0.1:3031;\n    server unix:/run/b.sock;\n" in text
+    assert ("    server 10.0.0.1:3031 max_fails=1 fail_timeout=10s;\n"
+            "    server unix:/run/b.sock max_fails=1 fail_timeout=10s;\n") in text
+
+
+def test_only_unsent_requests_go_to_another_node(files):
+    params = files["landingpad-params.conf"]
+    assert "uwsgi_next_upstream error timeout;\n" in params
+    assert "non_idempotent" not in "".join(files.values())  # a sent POST is never resent
+
+
+def test_an_app_node_can_listen_on_tcp():
+    options = DeployOptions(deploy_dir="/d", data_dir="/", socket="10.0.0.5:3031")
+    assert options.upstreams == ["10.0.0.5:3031"]
+    ini = render_all(options, parse_sites("", Path("s")))["uwsgi.ini"]
+    assert "socket = 10.0.0.5:3031\n" in ini and "chmod-socket" not in ini
+
+
+@pytest.mark.parametrize("bad", [
+    {"upstreams": ["10.0.0.1:3031; include /etc/passwd"]},
+    {"upstreams": ["unix:relative.sock"]},
+    {"upstreams": ["10.0.0.1"]},
+    {"upstreams": ["host:3031 backup"]},
+    {"socket": "0.0.0.0:3031\nplugin = evil"},
+    {"socket": "relative.sock"},
+    {"signup_rate": "20r/m; allow all"},
+    {"signup_rate": "0r/s"},
+])
+def test_hostile_deploy_options_are_refused(bad):
+    with pytest.raises(ValueError, match="is not"):
+        DeployOptions(deploy_dir="/d", data_dir="/", **bad)
 
 
 def test_tls_sites_get_their_own_server_blocks():

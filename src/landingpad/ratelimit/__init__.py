@@ -1,0 +1,150 @@
+"""The app's own rate limits (Flask-Limiter), behind nginx's ``limit_req``.
+
+- POST /signup: ``LANDINGPAD_SIGNUP_RATE`` per client per site;
+- POST /privacy/request: ``LANDINGPAD_PRIVACY_RATE`` per client per site;
+- mail per address (confirmations, access links) and failed log-ins per
+  account and per client: counted with :func:`hit` from the views.
+
+Counters live in Redis when ``REDIS_URL`` is set (shared by every node), else
+in a SQLite file in the data dir (shared by every process of this machine).
+If the store fails, the route limits fall back to per-process memory and the
+counts in :func:`hit` let the request through: the choice is to fail open,
+with a warning in the log, because nginx's limit_req still stands in front
+and a dead Redis must not stop sign-ups. A client is its address as nginx
+saw it (:func:`client_address`), used in memory for the count and never
+stored: counter keys hold an HMAC of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse
+from werkzeug.exceptions import TooManyRequests
+
+from landingpad.ratelimit import sqlite_storage  # noqa: F401 - registers landingpad+sqlite://
+
+log = logging.getLogger(__name__)
+STORAGE_FILE = "ratelimits.sqlite"
+EXTENSION = "landingpad.limiter"
+
+# (endpoint, setting, message) of the route limits: POSTs only, per client per site.
+ROUTE_LIMITS = (
+    ("signup.signup", "SIGNUP_RATE",
+     "Too many sign-ups from your network in a short time. Please wait a minute and try again."),
+    ("access.request_link", "PRIVACY_RATE",
+     "Too many requests from your network in a short time. Please try again later."),
+)
+
+
+def storage_uri(config: Mapping[str, Any]) -> str:
+    return config["REDIS_URL"] or f"landingpad+sqlite:///{config['DATA_DIR'] / STORAGE_FILE}"
+
+
+def _storage_options(uri: str) -> dict[str, Any]:
+    if uri.startswith(("redis://", "rediss://", "unix://")):
+        # A Redis that hangs must not hold a sign-up for long: give up fast, fall back.
+        return {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    return {}
+
+
+def _trusted(peer: str, proxies: tuple[ipaddress._BaseNetwork, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in proxies)
+
+
+def client_address() -> str:
+    """The visitor's address: REMOTE_ADDR, or X-Real-IP when REMOTE_ADDR is a trusted proxy.
+
+    Our nginx config sets X-Real-IP itself (a client's own header of that name is
+    replaced), so only a proxy we know can choose who is counted.
+    """
+    peer = request.environ.get("REMOTE_ADDR") or ""
+    real = request.environ.get("HTTP_X_REAL_IP", "").strip()
+    if real and _trusted(peer, current_app.config["TRUSTED_PROXIES"]):
+        try:
+            return str(ipaddress.ip_address(real))
+        except ValueError:
+            return peer
+    return peer
+
+
+def _digest(value: str) -> str:
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def client_key() -> str:
+    """The site and an HMAC of the client's address: Redis never holds an address."""
+    site = g.get("site")
+    return f"{site.domain if site else request.host.lower()}:{_digest(client_address())}"
+
+
+def address_key(kind: str, email: str) -> str:
+    return f"{kind}:{_digest(email.lower())}"
+
+
+def init_app(app: Flask) -> Limiter:
+    uri = storage_uri(app.config)
+    limiter = Limiter(
+        key_func=client_key, app=app, storage_uri=uri, storage_options=_storage_options(uri),
+        strategy="fixed-window", key_prefix="landingpad", headers_enabled=False,
+        swallow_errors=True, in_memory_fallback_enabled=True)
+    app.extensions[EXTENSION] = limiter
+    for endpoint, setting, message in ROUTE_LIMITS:
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(
+            _rate_of(setting), methods=["POST"], error_message=message)(view)
+    app.register_error_handler(RateLimitExceeded, _too_many)
+    return limiter
+
+
+def _rate_of(setting: str) -> Callable[[], str]:
+    return lambda: current_app.config[setting]
+
+
+def _too_many(exc: RateLimitExceeded) -> Response:
+    current = current_app.extensions[EXTENSION].current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
+    return current_app.handle_http_exception(TooManyRequests(exc.description, retry_after=wait))
+
+
+def _strategy():
+    return current_app.extensions[EXTENSION].limiter
+
+
+def hit(rate: str, key: str) -> bool:
+    """Count one event for ``key``; False when that goes over ``rate`` (fails open)."""
+    try:
+        return _strategy().hit(parse(rate), key)
+    except Exception:
+        log.warning("rate-limit store unreachable: %s not counted", key.split(":")[0])
+        return True
+
+
+def wait_for(rate: str, key: str) -> int:
+    """Seconds until ``key`` may count again under ``rate`` (0: now)."""
+    try:
+        stats = _strategy().get_window_stats(parse(rate), key)
+    except Exception:
+        log.warning("rate-limit store unreachable: %s not checked", key.split(":")[0])
+        return 0
+    return 0 if stats.remaining > 0 else max(1, int(stats.reset_time - time.time()) + 1)
+
+
+def clear(rate: str, key: str) -> None:
+    try:
+        _strategy().clear(parse(rate), key)
+    except Exception:
+        log.warning("rate-limit store unreachable: %s not cleared", key.split(":")[0])
