@@ -54,7 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         choice = metafunc.config.getoption("--db")
-        metafunc.parametrize("backend", BACKENDS if choice == "all" else (choice,))
+        marker = metafunc.definition.get_closest_marker("backends")  # e.g. PostgreSQL only
+        allowed = marker.args if marker else BACKENDS
+        metafunc.parametrize("backend", [b for b in allowed if choice in ("all", b)])
 
 
 # -- PostgreSQL ---------------------------------------------------------------

@@ -1,5 +1,11 @@
 """The WSGI entry point for uWSGI: ``module = landingpad.wsgi:app``."""
 
+import logging
+
 from landingpad import create_app
+
+# Warnings and errors to stderr, which uWSGI writes to its log. (Some libraries, such
+# as Flask-Limiter, add a NullHandler that would otherwise swallow theirs.)
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 app = create_app()

@@ -64,7 +64,7 @@ def test_db_upgrade_creates_the_schema(runner, cli_env, tmp_path, backend):
     cli_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'new.db'}"
     result = runner("db", "upgrade")
     assert result.exit_code == 0 and "revision 0005" in result.output
-    assert runner("db", "current").output.strip() == "0005"
+    assert runner("db", "current").output.strip() == "0006"
 
 
 def test_broken_configuration_is_a_clear_error(runner, cli_env, data_dir, backend):

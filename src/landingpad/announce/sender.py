@@ -20,7 +20,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from landingpad.announce.compose import render_email
@@ -30,10 +30,12 @@ from landingpad.privacy.tokens import unsubscribe_token
 from landingpad.sites import Site, get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.engine import write_lock
-from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.models import Announcement, Recipient, SenderLease, Signup
 from landingpad.storage.types import utcnow
 
 STATES = ("pending", "claimed", "sending", "sent", "failed", "unknown")
+BEAT_SECONDS = 30.0  # how often a running sender renews its lease
+LEASE = timedelta(minutes=5)  # a lease older than this: that sender died
 _UNSUBSCRIBE_SLOT = "__landingpad_unsubscribe_url__"
 _TO_SLOT = "recipient-slot@landingpad.invalid"
 _ID_SLOT = "<message-id-slot@landingpad.invalid>"
@@ -70,13 +72,19 @@ def counts(session: Session, announcement_id: int) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
-def _alive(claimed_by: str | None) -> bool:
-    """Whether the sender that claimed a row still runs (checked for senders on this host)."""
+def _alive(session: Session, claimed_by: str | None) -> bool:
+    """Whether the sender that claimed a row still runs.
+
+    On this host: its pid. On another host: its lease, renewed every
+    BEAT_SECONDS while it runs. No lease at all is a sender of an older release,
+    which keeps none: not ours to judge.
+    """
     if not claimed_by:
         return False
     host, _, rest = claimed_by.partition(":")
     if host != socket.gethostname():
-        return True  # another node's sender: not ours to judge
+        lease = session.get(SenderLease, claimed_by)
+        return lease is None or lease.seen_at > utcnow() - LEASE
     try:
         os.kill(int(rest.split(":")[0]), 0)
     except (ValueError, ProcessLookupError):
@@ -104,13 +112,26 @@ class Sender:
         self.sessions = session_factory(self.app)
         self.engine = self.sessions.kw["bind"]
         self._rendered: dict[str, SiteMail | None] = {}
+        self._last_beat = -BEAT_SECONDS
         signer = getattr(self.transport, "signer", None)
         self._sign = getattr(signer, "sign", lambda data, domain: data)
 
     # -- state changes, each its own short transaction -----------------------------
     def _commit(self, session: Session) -> None:
-        with write_lock(self.engine):
+        with write_lock(self.engine):  # the lease is read and written inside it too
+            self._beat(session)
             session.commit()
+
+    def _beat(self, session: Session, every: float = BEAT_SECONDS) -> None:
+        """Renew this sender's lease (in the next commit), at most every ``every`` s."""
+        if time.monotonic() - self._last_beat < every:
+            return
+        self._last_beat = time.monotonic()
+        lease = session.get(SenderLease, self.identity)
+        if lease is None:
+            session.add(SenderLease(identity=self.identity, seen_at=utcnow()))
+        else:
+            lease.seen_at = utcnow()
 
     def recover(self, session: Session) -> int:
         """Rows of dead senders: `claimed` back to pending, `sending` to unknown."""
@@ -119,7 +140,7 @@ class Sender:
             Recipient.state.in_(("claimed", "sending")))).all()
         changed = 0
         for row in rows:
-            if row.claimed_by == self.identity or _alive(row.claimed_by):
+            if row.claimed_by == self.identity or _alive(session, row.claimed_by):
                 continue
             if row.state == "sending":
                 row.state = "unknown"
@@ -128,7 +149,11 @@ class Sender:
                 row.state = "pending"
             row.claimed_by = None
             changed += 1
-        self._commit(session)
+        with write_lock(self.engine):
+            # Stale leases: their senders are gone, and their rows were just taken over.
+            session.execute(delete(SenderLease).where(SenderLease.seen_at < utcnow() - LEASE))
+            self._beat(session)
+            session.commit()
         return changed
 
     def claim(self, session: Session) -> list[Recipient]:
@@ -168,6 +193,7 @@ class Sender:
                 Recipient.state == "claimed", Recipient.claimed_by == self.identity)
                 .values(state="pending", claimed_by=None)
                 .execution_options(synchronize_session=False))
+            session.execute(delete(SenderLease).where(SenderLease.identity == self.identity))
             session.commit()
 
     # -- messages ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 # No %(addr): request logs never hold the visitor's IP address.
-LOG_FORMAT = "%(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms"
+LOG_FORMAT = "%(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 

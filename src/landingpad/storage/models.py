@@ -116,6 +116,23 @@ class Recipient(Base):
     sent_at: Mapped[datetime | None]
 
 
+class SenderLease(Base):
+    """A running announcement sender and when it last said so.
+
+    On its own host a sender's pid tells whether it runs; across hosts this
+    lease does: a sender whose lease went stale died, and its claimed rows can
+    be taken over (its `sending` rows become `unknown`).
+    """
+
+    __tablename__ = "senders"
+
+    identity: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime]
+
+
+# MailCap and LoginFailure are no longer used (the rate limiter counts those now).
+# Their tables stay until a later release, so nodes still running the previous
+# release keep working during a rolling upgrade.
 class MailCap(Base):
     """How many mails of a kind an address got in the current window (an HMAC, not the address).
 

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -6,7 +8,8 @@ from landingpad.announce.sender import Sender, counts
 from landingpad.mail.transports import make_transport
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
-from landingpad.storage.models import Announcement, Recipient
+from landingpad.storage.models import Announcement, Recipient, SenderLease
+from landingpad.storage.types import utcnow
 
 
 def send(app, announcement_id, **kwargs):
@@ -187,3 +190,35 @@ def test_byte_template_equals_a_fully_built_message(smtp_app, add_signup, announ
     assert a.get_body(("plain",)).get_content() == b.get_body(("plain",)).get_content()
     assert a.get_body(("html",)).get_content() == b.get_body(("html",)).get_content()
     assert "Café" in a.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(("lease_age", "taken_over"), [
+    (None, False),             # a sender of an older release keeps no lease: leave it be
+    (timedelta(seconds=30), False),  # alive on its host
+    (timedelta(minutes=10), True),   # its lease went stale: that host's sender died
+])
+def test_a_dead_sender_on_another_host_is_known_by_its_lease(smtp_app, sink, add_signup,
+                                                              announcement, lease_age,
+                                                              taken_over):
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        add_signup(email)
+    ident = announcement()
+    other = "another-node:4242:cafe0001"
+    with smtp_app.app_context(), session_factory(smtp_app)() as session:
+        materialise(session, session.get(Announcement, ident), get_registry(smtp_app))
+        rows = session.scalars(select(Recipient).order_by(Recipient.email)).all()
+        rows[0].state, rows[0].claimed_by = "sending", other
+        rows[1].state, rows[1].claimed_by = "claimed", other
+        if lease_age is not None:
+            session.add(SenderLease(identity=other, seen_at=utcnow() - lease_age))
+        session.commit()
+    Sender(smtp_app, ident, make_transport(smtp_app.config)).run()
+    expected = ({"a@example.com": "unknown", "b@example.com": "sent", "c@example.com": "sent"}
+                if taken_over else
+                {"a@example.com": "sending", "b@example.com": "claimed", "c@example.com": "sent"})
+    assert states(smtp_app, ident) == expected
+    assert [str(m["To"]) for m in sink.handler.messages] == (
+        ["b@example.com", "c@example.com"] if taken_over else ["c@example.com"])
+    with session_factory(smtp_app)() as session:  # a clean stop gives its own lease back
+        assert [lease.identity for lease in session.scalars(select(SenderLease))] == (
+            [] if taken_over or lease_age is None else [other])

@@ -80,7 +80,7 @@ post-buffering = 8192
 buffer-size = 16384
 harakiri = 30
 max-requests = 20000
-log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms
+log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)
 env = LANDINGPAD_DATA_DIR=/srv/lp
 env = LANDINGPAD_SITES=/srv/lp/sites.toml
 """
