@@ -49,6 +49,8 @@ LANDING_DOUBLE_OPTIN = true
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--db", choices=("sqlite", "postgresql", "all"), default="all",
                      help="database backend(s) for tests that store data (default: all)")
+    parser.addoption("--soak", action="store_true",
+                     help="run the reliability suite's long variants (minutes, not seconds)")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -24,6 +24,9 @@ def normalize_host(raw: str) -> str:
     """
     if not raw or len(raw) > 300:
         raise InvalidHost("missing or oversized host")
+    port = _PORT.search(raw.strip())
+    if port and not 0 < int(port.group()[1:]) < 65536:
+        raise InvalidHost("port out of range")
     host = _PORT.sub("", raw.strip())
     if host.endswith("."):
         host = host[:-1]

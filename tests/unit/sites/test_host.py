@@ -22,6 +22,7 @@ def test_normalises_case_port_trailing_dot_and_idna(raw, expected):
 @pytest.mark.parametrize("raw", [
     "", ".", ":80", "a..b", "-a.example", "a-.example", "a b.example", "a_b.example",
     "evil.example/path", "evil.example\r\nX: y", "evil\x00.example", "127.0.0.1", "[::1]:80",
+    "a.example:99999", "a.example:0",
     "a" * 64 + ".example", ".".join(["abcdefghij"] * 30), "xn--zz.example",
     "x" * 400,
 ])
