@@ -45,6 +45,14 @@ class DomainManager:
 
     def apply(self, edit: Callable[[str], str]) -> Outcome:
         """Apply ``edit`` to the sites file text, then make nginx follow, or roll back."""
+        try:
+            return self._apply(edit)
+        except OSError as exc:
+            # Before anything was written (the lock file, reading the sites file), or a
+            # rollback that could not finish: say so in one line, not a traceback.
+            raise DomainError(f"nothing changed: {exc}") from None
+
+    def _apply(self, edit: Callable[[str], str]) -> Outcome:
         with exclusive_lock(self.data_dir / ".domains.lock"):
             old_bytes = self.sites_path.read_bytes() if self.sites_path.exists() else None
             try:
