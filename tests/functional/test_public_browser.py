@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from landingpad import create_app
 from landingpad.privacy.tokens import access_token, confirm_token, unsubscribe_token
 from landingpad.storage.models import Signup
+from tests.conftest import TEST_SECRET
 from tests.functional.test_admin_browser import ARTIFACTS, serious_axe_violations
 
 pytestmark = pytest.mark.functional
@@ -52,7 +53,7 @@ def test_every_public_page_is_same_origin_cookieless_and_accessible(browser, sta
 
     # The links a visitor gets by email, minted with the stack's own key.
     app = create_app({"DATA_DIR": str(data_dir), "DATABASE_URL": database_url,
-                      "SECRET_KEY": ""})
+                      "SECRET_KEY": TEST_SECRET})
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
         signup_id = conn.execute(sa.select(Signup.id).where(Signup.email == EMAIL)).scalar_one()
