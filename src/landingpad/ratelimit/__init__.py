@@ -22,7 +22,7 @@ import hmac
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -36,13 +36,15 @@ log = logging.getLogger(__name__)
 STORAGE_FILE = "ratelimits.sqlite"
 EXTENSION = "landingpad.limiter"
 
-# (endpoint, setting, message) of the route limits: POSTs only, per client per site.
-ROUTE_LIMITS = (
-    ("signup.signup", "SIGNUP_RATE",
-     "Too many sign-ups from your network in a short time. Please wait a minute and try again."),
-    ("access.request_link", "PRIVACY_RATE",
-     "Too many requests from your network in a short time. Please try again later."),
-)
+# The route limits, POSTs only, per client per site: endpoint -> (setting, message).
+ROUTE_LIMITS = {
+    "signup.signup": (
+        "SIGNUP_RATE", "Too many sign-ups from your network in a short time. "
+        "Please wait a minute and try again."),
+    "access.request_link": (
+        "PRIVACY_RATE", "Too many requests from your network in a short time. "
+        "Please try again later."),
+}
 
 
 def storage_uri(config: Mapping[str, Any]) -> str:
@@ -97,27 +99,32 @@ def address_key(kind: str, email: str) -> str:
 
 def init_app(app: Flask) -> Limiter:
     uri = storage_uri(app.config)
+    # The route limits are the limiter's default limits, resolved per request: one
+    # pass of its bookkeeping per request (a decorator would add a second one).
     limiter = Limiter(
         key_func=client_key, app=app, storage_uri=uri, storage_options=_storage_options(uri),
         strategy="fixed-window", key_prefix="landingpad", headers_enabled=False,
-        swallow_errors=True, in_memory_fallback_enabled=True)
+        swallow_errors=True, in_memory_fallback_enabled=True, default_limits=[_route_rate])
+    # Every limit here is on a POST: other requests (GET / is the hot path) skip the
+    # limiter's per-request bookkeeping.
+    limiter.request_filter(lambda: request.method != "POST")
     app.extensions[EXTENSION] = limiter
-    for endpoint, setting, message in ROUTE_LIMITS:
-        view = app.view_functions[endpoint]
-        app.view_functions[endpoint] = limiter.limit(
-            _rate_of(setting), methods=["POST"], error_message=message)(view)
     app.register_error_handler(RateLimitExceeded, _too_many)
     return limiter
 
 
-def _rate_of(setting: str) -> Callable[[], str]:
-    return lambda: current_app.config[setting]
+def _route_rate() -> str:
+    """This request's route limit ("" for a route without one)."""
+    found = ROUTE_LIMITS.get(request.endpoint or "")
+    return current_app.config[found[0]] if found else ""
 
 
 def _too_many(exc: RateLimitExceeded) -> Response:
     current = current_app.extensions[EXTENSION].current_limit
     wait = max(1, int(current.reset_at - time.time())) if current else 60
-    return current_app.handle_http_exception(TooManyRequests(exc.description, retry_after=wait))
+    found = ROUTE_LIMITS.get(request.endpoint or "")
+    message = found[1] if found else "Too many requests. Please try again later."
+    return current_app.handle_http_exception(TooManyRequests(message, retry_after=wait))
 
 
 def _strategy():
