@@ -25,12 +25,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse
-from werkzeug.exceptions import TooManyRequests
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from landingpad.ratelimit import sqlite_storage  # noqa: F401 - registers landingpad+sqlite://
+from landingpad.sites import current_site
 
 log = logging.getLogger(__name__)
 STORAGE_FILE = "ratelimits.sqlite"
@@ -89,8 +90,16 @@ def _digest(value: str) -> str:
 
 def client_key() -> str:
     """The site and an HMAC of the client's address: Redis never holds an address."""
-    site = g.get("site")
-    return f"{site.domain if site else request.host.lower()}:{_digest(client_address())}"
+    return f"{_site_name()}:{_digest(client_address())}"
+
+
+def _site_name() -> str:
+    # The site, not the raw host: an alias shares its site's count. (This also sets
+    # g.site for the 429 page.) A host that is no site is counted as it came, then 404s.
+    try:
+        return current_site().domain
+    except HTTPException:
+        return request.host.lower()
 
 
 def address_key(kind: str, email: str) -> str:

@@ -43,6 +43,7 @@ def test_sign_ups_over_the_rate_get_a_styled_429_with_retry_after(client, send, 
     page = over.get_data(as_text=True)
     assert "<html" in page and "Too many sign-ups from your network" in page
     assert "landing.css" in page  # the site's styled error page, not a bare message
+    assert '<a href="/">Back to Coffee Club</a>' in page  # a way back, not a dead end
     assert stored() == 3
 
 
@@ -50,6 +51,7 @@ def test_each_site_and_each_client_count_alone(client, send):
     for _ in range(3):
         send(client)
     assert send(client) == 429
+    assert send(client, host="www.coffee.test") == 429  # an alias shares its site's count
     assert send(client, host="bikes.test") == 303
     assert send(client, address="198.51.100.7") == 303
 
