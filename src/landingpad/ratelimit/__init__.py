@@ -59,7 +59,8 @@ def _storage_options(uri: str) -> dict[str, Any]:
     return {}
 
 
-def _trusted(peer: str, proxies: tuple[ipaddress._BaseNetwork, ...]) -> bool:
+def _trusted(peer: str,
+             proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
     try:
         address = ipaddress.ip_address(peer)
     except ValueError:
