@@ -6,7 +6,6 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from itertools import count
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from landingpad.deploy.uwsgi import uwsgi_binary
 from landingpad.storage.engine import make_engine
 from tests.functional.test_scale_out import form_token, post_signup
 from tests.reliability.conftest import record
@@ -37,18 +35,7 @@ def restart_uwsgi(stack) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     stack.uwsgi.wait(10)
-    for pid in workers(master):  # orphans are reparented; make sure none survives
-        os.kill(pid, signal.SIGKILL)
-    socket = Path(stack.options.socket)
-    socket.unlink(missing_ok=True)
-    with open(stack.uwsgi_log, "ab") as log:
-        stack.uwsgi = subprocess.Popen(
-            [uwsgi_binary(), "--ini", str(stack.deploy_dir / "uwsgi.ini")], env=stack.env,
-            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not socket.exists():
-        assert stack.uwsgi.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
+    stack.start_uwsgi(time.monotonic() + 30)
 
 
 def test_kill_9_during_sign_ups_loses_nothing_acknowledged(open_stack, database_url, soak,

@@ -57,18 +57,8 @@ class Stack:
         if (pid := self.running_pid()) is not None:
             raise RuntimeError(f"this data dir is already being served (nginx pid {pid})")
         (self.deploy_dir / "nginx.pid").unlink(missing_ok=True)
-        socket = Path(self.options.socket)
-        socket.unlink(missing_ok=True)
-        with open(self.uwsgi_log, "ab") as log:
-            self.uwsgi = subprocess.Popen(
-                [uwsgi_binary(), "--ini", str(self.deploy_dir / "uwsgi.ini")], env=self.env,
-                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while not socket.exists():
-            if self.uwsgi.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"uWSGI did not start: see {self.uwsgi_log}")
-            time.sleep(0.05)
+        self.start_uwsgi(deadline)
         nginx = Nginx(self.nginx_binary, self.deploy_dir / "nginx.conf")
         self.nginx = subprocess.Popen(nginx.start_command())
         # Ready when the app itself answers through nginx (any status but a 502/504):
@@ -78,6 +68,20 @@ class Stack:
                     or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"the stack did not start: see {self.deploy_dir}/logs/")
+            time.sleep(0.05)
+
+    def start_uwsgi(self, deadline: float) -> None:
+        """Start uWSGI (again, after a crash) and wait for its socket."""
+        socket = Path(self.options.socket)
+        socket.unlink(missing_ok=True)  # a crashed uWSGI leaves it behind
+        with open(self.uwsgi_log, "ab") as log:
+            self.uwsgi = subprocess.Popen(
+                [uwsgi_binary(), "--ini", str(self.deploy_dir / "uwsgi.ini")], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT)
+        while not socket.exists():
+            if self.uwsgi.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"uWSGI did not start: see {self.uwsgi_log}")
             time.sleep(0.05)
 
     def _app_answers(self) -> bool:

@@ -13,6 +13,7 @@ from werkzeug.exceptions import (
 
 from landingpad.privacy.erasure import suppressed, unsuppress
 from landingpad.privacy.tokens import read_confirm_token
+from landingpad.ratelimit import ROUTE_LIMITS
 from landingpad.signup.confirm import send_confirmation
 from landingpad.signup.forms import SignupForm
 from landingpad.signup.guards import check_form_body, refuse_cross_site
@@ -118,8 +119,7 @@ def confirm(token: str) -> tuple[str, int]:
 @bp.get("/too-many-requests")
 def too_many_requests() -> Response:
     """The styled page nginx shows (error_page 429) when a client posts too often."""
-    raise TooManyRequests("Too many sign-ups from your network in a short time. "
-                          "Please wait a minute and try again.", retry_after=60)
+    raise TooManyRequests(ROUTE_LIMITS["signup.signup"][1], retry_after=60)
 
 
 @bp.get("/thanks")

@@ -60,10 +60,10 @@ class User(Base):
 
 
 class LoginFailure(Base):
-    """Failed log-ins per key (an account, or a keyed hash of a client address) per window.
+    """No longer used: failed log-ins are counted by the rate limiter (``ratelimit``).
 
-    Kept in the database so the throttle holds across uWSGI processes; the
-    client key is an HMAC, never the address itself.
+    The table stays until a later release, so nodes still running the previous
+    release keep working during a rolling upgrade (see MailCap).
     """
 
     __tablename__ = "login_failures"
@@ -130,14 +130,11 @@ class SenderLease(Base):
     seen_at: Mapped[datetime]
 
 
-# MailCap and LoginFailure are no longer used (the rate limiter counts those now).
-# Their tables stay until a later release, so nodes still running the previous
-# release keep working during a rolling upgrade.
 class MailCap(Base):
-    """How many mails of a kind an address got in the current window (an HMAC, not the address).
+    """No longer used: mail caps are counted by the rate limiter (``mail/caps.py``).
 
-    Caps confirmation mails per address per day, whatever is posted, so the
-    form can't be used to flood someone's inbox.
+    Its table stays until a later release, so nodes still running the previous
+    release keep working during a rolling upgrade; then a migration drops it.
     """
 
     __tablename__ = "mail_caps"
