@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -330,51 +331,91 @@ def fmt(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:,.1f}"
 
 
-def ratio(r: dict, a: str, b: str) -> str:
-    return f"{r[a] / r[b]:.2f}x" if r.get(b) else "-"
+# Goals that compare two figures of one run are judged on that run's own ratio.
+RATIOS = {
+    "cached_rps >= 0.8 x static_rps": ("cached_rps", "static_rps"),
+    "app_rps >= 0.9 x bare_wsgi_rps": ("app_rps", "bare_wsgi_rps"),
+    "app_rps >= 3 x naive_rps": ("app_rps", "naive_rps"),
+    "signup_rps >= 1.5 x naive_signup_rps": ("signup_rps", "naive_signup_rps"),
+}
 
 
-def table(r: dict, seconds: int, domains: int) -> str:
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarise(runs: list[dict]) -> dict:
+    """The median of each figure over the runs (ratios are taken within each run)."""
+    return {key: median([r[key] for r in runs]) for key in KEYS}
+
+
+def shown(label: str, key: str, r: dict) -> float:
+    pair = RATIOS.get(label)
+    if pair is None:
+        return r[key]
+    return r[pair[0]] / r[pair[1]] if r[pair[1]] else 0.0
+
+
+def verdict(runs: list[dict], check: Callable[[dict], bool]) -> str:
+    """yes when every run meets the goal, NO when none does; else the spread straddles it."""
+    met = sum(1 for r in runs if check(r))
+    if met == len(runs):
+        return "yes"
+    return "NO" if met == 0 else f"straddles ({met} of {len(runs)} runs)"
+
+
+def table(runs: list[dict], seconds: int, domains: int) -> str:
     lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
              f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-             f"wrk -t2 -c32 -d{seconds}s; uWSGI 2 processes; {domains:,} domains.", "",
-             "| figure | value |", "|---|---|"]
+             f"wrk -t2 -c32 -d{seconds}s; uWSGI 2 processes; {domains:,} domains; "
+             f"{len(runs)} run(s): median, and min-max as the spread.", "",
+             "| figure | median | spread |", "|---|---|---|"]
     for key in KEYS:
-        lines.append(f"| `{key}` | {fmt(r[key])} |")
-    lines += ["", "| goal | measured | met |", "|---|---|---|"]
-    shown = {
-        "cached_rps >= 0.8 x static_rps": ratio(r, "cached_rps", "static_rps"),
-        "app_rps >= 0.9 x bare_wsgi_rps": ratio(r, "app_rps", "bare_wsgi_rps"),
-        "app_rps >= 3 x naive_rps": ratio(r, "app_rps", "naive_rps"),
-        "signup_rps >= 1.5 x naive_signup_rps": ratio(r, "signup_rps", "naive_signup_rps"),
-    }
+        values = [r[key] for r in runs]
+        lines.append(f"| `{key}` | {fmt(median(values))} | "
+                     f"{fmt(min(values))} - {fmt(max(values))} |")
+    lines += ["", "| goal | median | spread | met |", "|---|---|---|---|"]
     for label, key, check in GOALS:
-        measured = shown.get(label, fmt(r[key]))
-        lines.append(f"| {label} | {measured} | {'yes' if check(r) else 'NO'} |")
+        values = [shown(label, key, r) for r in runs]
+        unit = "x" if label in RATIOS else ""
+        lines.append(f"| {label} | {fmt(median(values))}{unit} | "
+                     f"{fmt(min(values))}{unit} - {fmt(max(values))}{unit} | "
+                     f"{verdict(runs, check)} |")
     return "\n".join(lines) + "\n"
+
+
+def measure_once(work: Path, seconds: int, domains: int, smoke: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="landingpad-bench-", dir=work) as tmp:
+        bench = Bench(Path(tmp), seconds, domains)
+        results = {**bench.http_figures(), **bench.add_domain_under_load(),
+                   **bench.announce_figures(500 if smoke else 3000, 3 if smoke else 20),
+                   **bench.memory_figures()}
+    return {key: results[key] for key in KEYS}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="5 s per load (default 10 s)")
     parser.add_argument("--smoke", action="store_true",
-                        help="1 s per load and 1,000 domains: checks the suite works (CI)")
-    parser.add_argument("--json", type=Path, help="write the figures here")
+                        help="1 s per load and 1,000 domains, one run: checks the suite works")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="whole runs to take the median of (default 3; --smoke: 1)")
+    parser.add_argument("--json", type=Path, help="write the medians and every run here")
     parser.add_argument("--readme", action="store_true", help="update bench/README.md's table")
     args = parser.parse_args()
     seconds = 1 if args.smoke else 5 if args.quick else 10
     domains = 1000 if args.smoke else 10_000
-    with tempfile.TemporaryDirectory(prefix="landingpad-bench-") as tmp:
-        bench = Bench(Path(tmp), seconds, domains)
-        results = {**bench.http_figures(), **bench.add_domain_under_load(),
-                   **bench.announce_figures(500 if args.smoke else 3000,
-                                            3 if args.smoke else 20),
-                   **bench.memory_figures()}
-    results = {key: results[key] for key in KEYS}
-    text = table(results, seconds, domains)
+    repeat = args.repeat or (1 if args.smoke else 3)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="landingpad-bench-") as work:
+        for number in range(1, repeat + 1):
+            log(f"run {number} of {repeat}")
+            runs.append(measure_once(Path(work), seconds, domains, args.smoke))
+    text = table(runs, seconds, domains)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        args.json.write_text(json.dumps({"median": summarise(runs), "runs": runs},
+                                        indent=2) + "\n")
     if args.readme:
         readme = REPO / "bench" / "README.md"
         content = readme.read_text()

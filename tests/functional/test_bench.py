@@ -16,10 +16,12 @@ def test_bench_smoke_run_reports_every_figure(tmp_path):
     result = subprocess.run([str(REPO / "bench" / "run"), "--smoke", "--json", str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(out.read_text())
+    report = json.loads(out.read_text())
+    assert len(report["runs"]) == 1
+    figures = report["median"]
     assert list(figures) == list(KEYS)
     for key in KEYS:
         if key not in ("add_domain_failed", "announce_duplicates"):
             assert figures[key] > 0, key
     assert figures["add_domain_failed"] == 0 and figures["announce_duplicates"] == 0
-    assert "| goal | measured | met |" in result.stdout
+    assert "| goal | median | spread | met |" in result.stdout
