@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from landingpad.files import UnsafePath, make_data_dir, open_private, safe_relative_path
+
 
 class SettingsError(ValueError):
     """A setting has a value that can't be used."""
@@ -79,9 +81,13 @@ def _bucket(raw: str) -> str:
 
 
 def _prefix(raw: str) -> str:
-    """A key prefix like "assets/": no leading slash, no "..", always ends in "/"."""
-    if raw.startswith("/") or ".." in raw.split("/") or not re.fullmatch(r"[A-Za-z0-9._/-]+",
-                                                                         raw):
+    """A key prefix like "assets/": no leading slash, no "." or "..", always ends in "/"."""
+    try:
+        safe_relative_path(raw.rstrip("/"))  # the one check for paths that must not climb
+    except UnsafePath:
+        raise ValueError("must be a relative key prefix of letters, digits, '._-/' "
+                         "without '.' or '..' parts") from None
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", raw):
         raise ValueError("must be a relative key prefix of letters, digits, '._-/'")
     return raw.rstrip("/") + "/"
 
@@ -271,10 +277,10 @@ def secret_key(data_dir: Path) -> str:
     """
     path = data_dir / "secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_data_dir(data_dir)
         tmp = data_dir / f".secret_key.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
+        tmp.unlink(missing_ok=True)  # a leftover of a crash: made afresh, 0600
+        with os.fdopen(open_private(tmp), "w") as fh:
             fh.write(secrets.token_hex(32) + "\n")
             fh.flush()
             os.fsync(fh.fileno())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import NotFound
 
-from landingpad.assets.store import CACHE_CONTROL, KEY, AssetStore, make_store
+from landingpad.assets.store import CACHE_CONTROL, AssetStore, is_key, make_store
 
 bp = Blueprint("assets", __name__)
 
@@ -21,7 +21,9 @@ def get_store(app: Flask | None = None) -> AssetStore:
 
 @bp.get("/assets/<path:key>")
 def serve(key: str) -> Response:
-    stored = get_store().open(key) if KEY.match(key) else None
+    # Werkzeug has decoded the path once (%2f is "/" by now): is_key refuses "..",
+    # backslash, NUL and any "%" still left, so no key reaches outside the store.
+    stored = get_store().open(key) if is_key(key) else None
     if stored is None:
         raise NotFound("No such file.")
     response = Response(stored.chunks(), content_type=stored.content_type,

@@ -16,16 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from landingpad.deploy.files import write_atomic
+from landingpad.files import (
+    PASSAGE_DIR,
+    SHARED_DIR,
+    SHARED_FILE,
+    UnsafePath,
+    make_dir,
+    safe_relative_path,
+    write_atomic,
+)
+from landingpad.sites.host import InvalidHost, normalize_host
 
 # The image types an asset may be, by the extension its key ends in. SVG is not
 # here on purpose: it is XML that can carry script.
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif",
                  "webp": "image/webp"}
-KEY = re.compile(r"^[a-z0-9.-]{1,253}/[0-9a-f]{32}\.(?:" + "|".join(CONTENT_TYPES) + ")$")
+# The first part is a site's domain: dot-separated labels, so never "." or "..".
+_DOMAIN = r"(?P<domain>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)"
+KEY = re.compile(rf"^{_DOMAIN}/[0-9a-f]{{32}}\.(?:" + "|".join(CONTENT_TYPES) + ")$")
 # Where browser-direct uploads land before they are checked: never served (nginx
 # answers 404 under /assets/incoming/), moved to a KEY once verified.
-INCOMING = re.compile(r"^incoming/[a-z0-9.-]{1,253}/[0-9a-f]{32}$")
+INCOMING = re.compile(rf"^incoming/{_DOMAIN}/[0-9a-f]{{32}}$")
 CACHE_CONTROL = "public, max-age=31536000, immutable"  # keys are never reused
 PRESIGN_SECONDS = 300
 
@@ -42,10 +53,42 @@ def incoming_key(domain: str) -> str:
     return f"incoming/{domain}/{uuid.uuid4().hex}"
 
 
-def _checked(key: str) -> str:
-    if not (KEY.match(key) or INCOMING.match(key)):
-        raise ValueError(f"not an asset key: {key!r}")
+class BadKey(ValueError):
+    """Not an asset key: it could name something outside the store, or nothing we made."""
+
+
+def check_key(key: str, incoming: bool = False) -> str:
+    """The one check for every asset key, whether from a URL, a setting, a form or a store call.
+
+    ``<domain>/<uuid4 hex>.<ext>`` (or ``incoming/<domain>/<uuid4 hex>`` when
+    ``incoming``), where the domain is a host name in its normal form and no
+    part is ".." or "." (files.safe_relative_path). The caller passes the key
+    decoded once, as Werkzeug routes it: a "%" left in it is refused.
+    """
+    try:
+        safe_relative_path(key)
+    except UnsafePath as exc:
+        raise BadKey(f"not an asset key ({exc}): {key!r}") from None
+    match = KEY.fullmatch(key) or (INCOMING.fullmatch(key) if incoming else None)
+    try:
+        if match is None or normalize_host(match["domain"]) != match["domain"]:
+            raise BadKey(f"not an asset key: {key!r}")
+    except InvalidHost:
+        raise BadKey(f"not an asset key: {key!r}") from None
     return key
+
+
+def is_key(key: str) -> bool:
+    """A key visitors may be served (never an incoming one)."""
+    try:
+        check_key(key)
+    except BadKey:
+        return False
+    return True
+
+
+def _checked(key: str) -> str:
+    return check_key(key, incoming=True)
 
 
 def asset_url(key: str) -> str:
@@ -55,7 +98,7 @@ def asset_url(key: str) -> str:
 
 def key_from_url(url: str) -> str | None:
     key = url.removeprefix("/assets/")
-    return key if url.startswith("/assets/") and KEY.match(key) else None
+    return key if url.startswith("/assets/") and is_key(key) else None
 
 
 @dataclass
@@ -99,8 +142,10 @@ class LocalStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)  # 0644: nginx workers read it
+        # nginx workers (the app's group) read these; nobody else needs to.
+        make_dir(self.root, SHARED_DIR, parents_mode=PASSAGE_DIR)
+        make_dir(path.parent, SHARED_DIR, parents_mode=SHARED_DIR)
+        write_atomic(path, data, SHARED_FILE)
 
     def open(self, key: str) -> Stored | None:
         try:

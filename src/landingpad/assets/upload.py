@@ -18,7 +18,9 @@ from landingpad.assets.store import (
     CONTENT_TYPES,
     INCOMING,
     AssetStore,
+    BadKey,
     asset_url,
+    check_key,
     new_key,
     read,
 )
@@ -41,17 +43,21 @@ class Uploaded:
 
 
 def clean_filename(filename: str) -> str:
-    """The name as given, made safe; BadImage if it carries a path or a wrong extension."""
-    if not filename or "/" in filename or "\\" in filename or "\x00" in filename:
-        raise BadImage("Give a plain file name, without folders.")
-    cleaned = secure_filename(filename)
-    if not cleaned or cleaned != filename.replace(" ", "_") or cleaned.startswith("."):
-        raise BadImage(f"The file name {filename!r} is not allowed; use letters, digits, "
-                       "'.', '-' and '_'.")
-    extension = cleaned.rsplit(".", 1)[-1].lower() if "." in cleaned else ""
+    """The name as given, made safe to show (the seed's secure_filename), never refused for it.
+
+    The name is only ever shown: the stored name is a uuid4 with the image's true
+    extension. Folders (either slash) are dropped, the stem is cleaned, and what
+    is left empty becomes "upload". Only an extension that is not an image's is
+    refused, for what it says about the file, not for how it is spelt.
+    """
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = base.rpartition(".")
+    if not dot:
+        stem, extension = base, ""
+    extension = extension.strip().lower()
     if extension not in ALLOWED_EXTENSIONS:
         raise BadImage("The file must end in .png, .jpg, .gif or .webp (SVG is not accepted).")
-    return cleaned
+    return f"{secure_filename(stem) or 'upload'}.{extension}"
 
 
 def limits(config: Mapping[str, Any]) -> tuple[int, int]:
@@ -77,6 +83,10 @@ def verify_direct_upload(store: AssetStore, config: Mapping[str, Any], domain: s
     """Check what the browser posted straight to the bucket and keep it under a real
     key with its true type; the incoming object is deleted either way."""
     max_bytes, max_pixels = limits(config)
+    try:
+        check_key(incoming, incoming=True)
+    except BadKey:
+        raise BadImage("That upload does not belong to this site.") from None
     if not INCOMING.match(incoming) or not incoming.startswith(f"incoming/{domain}/"):
         raise BadImage("That upload does not belong to this site.")
     try:

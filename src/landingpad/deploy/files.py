@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from landingpad.files import PASSAGE_DIR, make_dir, open_private, write_atomic
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename over the target."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
+__all__ = ["exclusive_lock", "restore", "write_atomic"]  # write_atomic: kept importable here
 
 
 def restore(path: Path, previous: bytes | None) -> None:
@@ -43,8 +24,9 @@ def restore(path: Path, previous: bytes | None) -> None:
 @contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Serialise changes between processes (flock; released if the process dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
+    make_dir(path.parent, PASSAGE_DIR)
+    # 0600: anyone who can open a lock file can hold the lock.
+    with os.fdopen(open_private(path, append=True), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

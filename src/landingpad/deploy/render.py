@@ -23,7 +23,9 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines
+from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_data_dir, make_dir, write_atomic
 from landingpad.sites import params
+from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS
 from landingpad.sites.sitesfile import SitesConfig
 
@@ -32,6 +34,7 @@ OPTIONS_FILE = "deploy.json"
 _HOST_PORT = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}"
 UPSTREAM = re.compile(rf"unix:/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
 SOCKET = re.compile(rf"/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
+LISTEN = re.compile(rf"[0-9]{{1,5}}|{_HOST_PORT}|\*:[0-9]{{1,5}}")
 # Settings the app reads from the sites file only, never from nginx: an upload in
 # the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
 FILE_ONLY = frozenset({"LANDING_LOGO"})
@@ -78,10 +81,21 @@ class DeployOptions:
             raise ValueError(f"{self.signup_rate!r} is not an nginx rate: use e.g. 20r/m or 5r/s")
         if not SOCKET.fullmatch(self.socket):
             raise ValueError(f"{self.socket!r} is not a socket: use /path/to.sock or host:port")
+        # Written into `listen` and `server_name`: nothing that could end the directive.
+        for name in ("listen", "https_listen", "admin_listen"):
+            value = getattr(self, name)
+            if value and not LISTEN.fullmatch(value):
+                raise ValueError(f"{value!r} is not a listen address: use a port, "
+                                 "host:port or [ipv6]:port")
+        if self.admin_host:
+            try:
+                self.admin_host = normalize_host(self.admin_host)
+            except InvalidHost as exc:
+                raise ValueError(f"admin host {self.admin_host!r}: {exc}") from None
 
     def save(self) -> None:
         path = Path(self.deploy_dir) / OPTIONS_FILE
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_atomic(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
 
     @classmethod
     def load(cls, deploy_dir: Path) -> DeployOptions | None:
@@ -111,13 +125,32 @@ def _map_sizes(config: SitesConfig) -> tuple[int, int]:
     return max_size, bucket
 
 
+# Words a map block reads as its own parameters, not as a key: a site called
+# "default" would otherwise set every other host's value (nginx docs: "If a source
+# value matches one of the names of special parameters, it should be prefixed
+# with the \ symbol"; nginx strips that one backslash from a key).
+MAP_PARAMETERS = frozenset({"default", "hostnames", "include", "volatile"})
+
+
+def map_key(host: str) -> str:
+    """A host as a map key: only a normalised host name, escaped if nginx would read it
+    as a parameter. Anything else is refused rather than written into nginx's config."""
+    try:
+        valid = normalize_host(host) == host
+    except InvalidHost:
+        valid = False
+    if not valid:
+        raise ValueError(f"{host!r} is not a normalised host name: not written to a map")
+    return f"\\{host}" if host in MAP_PARAMETERS else host
+
+
 def render_maps(config: SitesConfig) -> str:
-    hosts = sorted(config.hosts.items())
+    hosts = [(map_key(host), domain) for host, domain in sorted(config.hosts.items())]
     value_maps = []
     for f in SITE_FIELDS:
         if f.key == "LANDING_DOMAIN":
             continue
-        values = [(domain, params.encode(values[f.key]))
+        values = [(map_key(domain), params.encode(values[f.key]))
                   for domain, values in sorted(config.sites.items()) if f.key in values]
         if values:
             value_maps.append((f.key, f.key.lower(), values))
@@ -173,11 +206,15 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
 
 def prepare_dirs(options: DeployOptions) -> None:
     """The folders nginx needs, and a web root that holds nothing but static files."""
+    # The data dir and the deploy dir are 0710 (nginx's group passes through to the
+    # socket and the web root, lists nothing); what nginx reads is 0750
+    # (files.SHARED_DIR). nginx gives its cache and temp folders to its worker user.
     deploy_dir = Path(options.deploy_dir)
+    make_data_dir(Path(options.data_dir))
+    make_dir(deploy_dir, PASSAGE_DIR)
     for sub in ("logs", "cache", "cache-assets", "acme", "www", "tmp"):
-        (deploy_dir / sub).mkdir(parents=True, exist_ok=True)
-    assets = Path(options.data_dir) / "assets"
-    assets.mkdir(parents=True, exist_ok=True)
+        make_dir(deploy_dir / sub, SHARED_DIR)
+    assets = make_dir(Path(options.data_dir) / "assets", SHARED_DIR)
     for name, target in (("static", STATIC_DIR), ("assets", assets)):
         link = deploy_dir / "www" / name
         if link.is_symlink() and Path(os.readlink(link)) != target:

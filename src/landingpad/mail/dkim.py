@@ -11,6 +11,8 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from landingpad.files import PRIVATE_DIR, PRIVATE_FILE, make_dir
+
 SELECTOR = "landingpad"
 # What the signature covers: the identity, the subject and the one-click unsubscribe.
 SIGNED_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"Reply-To",
@@ -26,11 +28,12 @@ def generate(folder: Path, domain: str, selector: str = SELECTOR) -> str:
     path = key_path(folder, domain, selector)
     if path.exists():
         raise FileExistsError(f"{path} exists; delete it first to make a new key")
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dir(folder, PRIVATE_DIR)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    os.fchmod(fd, PRIVATE_FILE)  # exactly 0600, whatever the umask
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     return txt_record(path, domain, selector)

@@ -129,10 +129,13 @@ class FolderTransport:
         self.send_raw("", "", self.signer(message), str(message["Message-ID"]))
 
     def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        from landingpad.files import PRIVATE_DIR, make_dir, open_private
+
+        make_dir(self.folder, PRIVATE_DIR)  # mail holds addresses: owner only
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", message_id.strip("<>")) + ".eml"
         tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
+        with os.fdopen(open_private(tmp), "wb") as fh:  # 0600 whatever the umask
+            fh.write(data)
         os.replace(tmp, self.folder / name)
 
     def close(self) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from limits.storage import Storage
 
+from landingpad.files import create_private
+
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS counters ("
            "key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID")
 # One statement, so two processes can't both read the old count: a passed window
@@ -48,7 +50,7 @@ class SQLiteStorage(Storage):
     def _db(self) -> sqlite3.Connection:
         # One connection per process: uWSGI forks after the app is loaded.
         if self._conn is None or self._pid != os.getpid():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)  # 0600 first: SQLite's -wal/-shm copy its mode
             conn = sqlite3.connect(self.path, timeout=5, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")

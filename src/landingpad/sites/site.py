@@ -16,6 +16,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from landingpad.files import UnsafePath, safe_url_path
 from landingpad.sites.host import InvalidHost, normalize_host
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -92,6 +93,12 @@ def _logo(value: Any) -> str:
     value = _text(500)(value)
     if value and not _LOCAL_PATH.match(value):
         raise ValueError("must be a path on the site itself, like /assets/logo.png")
+    if value:
+        try:  # the same check as asset keys: no "..", ".", "//" or encoded tricks
+            safe_url_path(value)
+        except (UnsafePath, UnicodeDecodeError):
+            raise ValueError("must be a plain path on the site itself, without '.' or '..' "
+                             "parts, like /assets/logo.png") from None
     return value
 
 

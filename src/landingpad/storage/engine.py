@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from landingpad.files import create_private, open_private
+
 
 def normalise_url(url: str) -> str:
     """Let users write postgresql:// and still get psycopg 3 (SQLAlchemy's default is psycopg2)."""
@@ -36,8 +38,10 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
+            # Made 0600 before SQLite opens it: SQLite gives the -wal and -shm files
+            # the main file's mode, so all three stay private whatever the umask.
+            create_private(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -62,7 +66,7 @@ def sqlite_write_lock(database: str) -> Iterator[None]:
     key = (database, os.getpid())  # a descriptor per process: never shared across fork
     fd = _lock_files.get(key)
     if fd is None:
-        fd = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(Path(f"{database}.writelock"), append=True)
         _lock_files[key] = fd
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:

@@ -54,3 +54,11 @@ def test_a_forged_direct_upload_return_is_refused(client):
     response = get(client, "/logos/coffee.test/direct/not-a-signed-state")
     assert response.status_code == 400 and b"not valid or has expired" in response.data
     assert "Set-Cookie" not in response.headers
+
+
+def test_an_odd_file_name_is_cleaned_not_refused(logged_in, data_dir):
+    page = upload(logged_in, png(), "My Logo!.png").get_data(as_text=True)
+    assert "My_Logo.png uploaded as /assets/coffee.test/" in page
+    assert "it is now the logo of coffee.test" in page
+    stored = [p.name for p in (data_dir / "assets" / "coffee.test").iterdir()]
+    assert len(stored) == 1 and stored[0].endswith(".png") and "Logo" not in stored[0]

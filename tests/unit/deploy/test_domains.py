@@ -118,3 +118,16 @@ def test_concurrent_domain_commands_are_serialised(cli_env, rendered, data_dir, 
     assert {f"c{i}.test" for i in range(6)} <= set(config.sites)
     maps = (rendered / "landingpad-maps.conf").read_text()
     assert all(f'    c{i}.test "C{i}";' in maps for i in range(6))
+
+
+def test_domains_spelled_like_map_parameters_pass_a_real_nginx_test(runner, rendered, data_dir,
+                                                                   backend):
+    # nginx would read `default "..."` as the map's default and `include "..."` as a
+    # file to include: a site with such a name must be escaped, not break every add.
+    for name in ("default", "include", "hostnames", "volatile"):
+        result = runner("domain", "add", name, "--title", f"Site {name}")
+        assert result.exit_code == 0, result.output
+    result = runner("domain", "add", "after.test", "--title", "After")
+    assert result.exit_code == 0, result.output
+    maps = (rendered / "landingpad-maps.conf").read_text()
+    assert '    \\default "default";' in maps and '    \\include "Site include";' in maps

@@ -1,0 +1,146 @@
+"""Files and folders created with the mode they need, whatever the process umask.
+
+Who may read what (docs/security.md):
+- private (files 0600, folders 0700): the database and its -wal/-shm, the
+  rate-limit store, the mail folder and its .eml files, DKIM keys, the secret key.
+- shared with nginx's group (files 0640, folders 0750): what nginx workers
+  read: uploaded assets, the web root, the configs `deploy render` writes.
+  A system nginx runs its workers as www-data; the README has the app run
+  with that group, so group read is enough and "other" gets nothing.
+- passage (0710): the data dir itself, and any parent folder landingpad has to
+  create. nginx's group may pass through it to assets/ and deploy/ (the
+  uWSGI socket) but not list it; private files inside stay 0600.
+
+An existing folder or file keeps its mode: the operator may have chosen it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+SHARED_FILE = 0o640
+SHARED_DIR = 0o750
+PASSAGE_DIR = 0o710
+
+
+def make_dir(path: Path, mode: int, parents_mode: int = PASSAGE_DIR) -> Path:
+    """Create ``path`` with ``mode`` (missing parents with ``parents_mode``); keep an existing one.
+
+    ``mkdir(parents=True)`` would give every new folder 0777 minus the umask:
+    with umask 0 that is world-writable.
+    """
+    missing: list[Path] = []
+    probe = Path(path)
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        wanted = mode if folder == path else parents_mode
+        try:
+            os.mkdir(folder, wanted)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # another process made it first: its mode stands
+        os.chmod(folder, wanted)  # mkdir's mode is cut by the umask; chmod's is not
+    return path
+
+
+def make_data_dir(path: Path) -> Path:
+    """The install's data dir: 0710 when landingpad creates it."""
+    return make_dir(path, PASSAGE_DIR)
+
+
+def create_private(path: Path) -> bool:
+    """Create an empty 0600 file if there is none (True when it was created here).
+
+    SQLite creates its -wal and -shm files with the main file's mode, so a
+    database file made here first keeps all three private.
+    """
+    make_dir(path.parent, PASSAGE_DIR)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    except FileExistsError:
+        return False
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+    return True
+
+
+def open_private(path: Path, append: bool = False) -> int:
+    """A write descriptor on ``path``: a new file is made 0600; an existing one keeps its mode."""
+    flags = os.O_WRONLY | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return os.open(path, flags)
+    os.fchmod(fd, PRIVATE_FILE)  # the umask may have cut owner bits too
+    return fd
+
+
+def write_atomic(path: Path, data: bytes, mode: int = SHARED_FILE) -> None:
+    """Write to a temp file in the same folder, fsync, rename over the target.
+
+    A new file gets ``mode``; an existing one keeps its own.
+    """
+    make_dir(path.parent, PASSAGE_DIR)
+    mode = path.stat().st_mode & 0o777 if path.exists() else mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)
+
+
+class UnsafePath(ValueError):
+    """A relative path that could leave its folder, or be read two ways."""
+
+
+def safe_relative_path(text: str) -> str:
+    """``text`` if it is a plain relative path that stays inside its folder, else UnsafePath.
+
+    The one check for every path taken from a request, a setting or a file
+    name: no ``..`` or ``.`` segments, no empty segments, nothing absolute, no
+    backslash (a separator to some servers), no NUL or control character, and
+    no percent sign (the caller decodes once; what is still encoded after that
+    is a second encoding meant to slip past a check).
+    """
+    if not text:
+        raise UnsafePath("empty path")
+    if text.startswith("/"):
+        raise UnsafePath("absolute path")
+    if any(c in text for c in "\\%") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise UnsafePath("backslash, percent sign or control character in the path")
+    segments = text.split("/")
+    if any(s in ("", ".", "..") for s in segments) or PurePosixPath(text).is_absolute():
+        raise UnsafePath("path has an empty, '.' or '..' segment")
+    return text
+
+
+def safe_url_path(path: str) -> str:
+    """A same-site URL path (``/...``) whose decoded segments pass safe_relative_path."""
+    if not path.startswith("/") or path.startswith("//"):
+        raise UnsafePath("must be a path on the site itself, starting with one /")
+    decoded = unquote(path[1:], errors="strict")
+    safe_relative_path(decoded)
+    return path
