@@ -51,15 +51,16 @@ def demo(port: int, no_nginx: bool) -> None:
     from landingpad.deploy.render import DeployOptions
     from landingpad.deploy.serve import serve
     from landingpad.deploy.stack import Stack
+    from landingpad.files import make_data_dir, write_atomic
     from landingpad.migrations import upgrade
     from landingpad.storage.engine import make_engine
 
     data_dir = Path(os.environ.get("LANDINGPAD_DATA_DIR") or "landingpad-data").resolve()
     os.environ["LANDINGPAD_DATA_DIR"] = str(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(data_dir)  # 0710, whatever the umask
     sites_file = Path(os.environ.get("LANDINGPAD_SITES") or data_dir / "sites.toml")
     if not sites_file.exists():
-        sites_file.write_text(DEMO_SITES)
+        write_atomic(sites_file, DEMO_SITES.encode())  # 0640: never writable by others
     app = create_app()
     engine = make_engine(app.config["DATABASE_URL"])
     upgrade(engine)

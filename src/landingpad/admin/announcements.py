@@ -26,6 +26,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 from landingpad.admin.views import login_required
 from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.sender import counts
+from landingpad.files import PRIVATE_DIR, make_dir, open_private
 from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
 from landingpad.sites import get_registry
@@ -141,10 +142,10 @@ def send(ident: int) -> Response:
         abort(400)
     # A process of its own: the same resumable, at-most-once sender as the CLI; it
     # outlives this request and a uWSGI worker recycle.
-    log_dir = Path(current_app.config["DATA_DIR"]) / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = make_dir(Path(current_app.config["DATA_DIR"]) / "logs", PRIVATE_DIR)
     landingpad = Path(sys.executable).with_name("landingpad")
-    with open(log_dir / f"announce-{ident}.log", "ab") as log:
+    # 0600: the sender's log may quote what a mail server said about a recipient.
+    with os.fdopen(open_private(log_dir / f"announce-{ident}.log", append=True), "ab") as log:
         subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress"],
                          env={**os.environ, **as_environ(current_app.config)},
                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

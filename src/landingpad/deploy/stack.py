@@ -18,6 +18,7 @@ from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx
 from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
 from landingpad.deploy.uwsgi import uwsgi_binary
+from landingpad.files import open_private
 from landingpad.sites.sitesfile import load_sites
 
 
@@ -74,7 +75,7 @@ class Stack:
         """Start uWSGI (again, after a crash) and wait for its socket."""
         socket = Path(self.options.socket)
         socket.unlink(missing_ok=True)  # a crashed uWSGI leaves it behind
-        with open(self.uwsgi_log, "ab") as log:
+        with os.fdopen(open_private(self.uwsgi_log, append=True), "ab") as log:
             self.uwsgi = subprocess.Popen(
                 [uwsgi_binary(), "--ini", str(self.deploy_dir / "uwsgi.ini")], env=self.env,
                 stdout=log, stderr=subprocess.STDOUT)
