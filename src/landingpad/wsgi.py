@@ -2,10 +2,11 @@
 
 import logging
 
-from landingpad import create_app
+from landingpad import create_app, logs
 
 # Warnings and errors to stderr, which uWSGI writes to its log. (Some libraries, such
 # as Flask-Limiter, add a NullHandler that would otherwise swallow theirs.)
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+logs.redact_handlers()  # no link token in any line (Flask's "Exception on /confirm/...")
 
 app = create_app()

@@ -4,7 +4,7 @@ Files (all in the deploy dir):
   nginx.conf              a complete main config (demo, tests, or nginx -c)
   landingpad.conf         the http-level part to include from a system nginx
   landingpad-app.conf     the locations every server block shares
-  landingpad-params.conf  uwsgi_params + the per-domain LANDING_* params + uwsgi_pass
+  landingpad-params.conf  the request's params, the per-domain LANDING_* ones, uwsgi_pass
   landingpad-maps.conf    host -> site, and the per-site values, as maps
   uwsgi.ini               the app server
 The options a render used are kept in deploy.json, so `domain add` re-renders
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from landingpad import logs
 from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines
 from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_data_dir, make_dir, write_atomic
 from landingpad.sites import params
@@ -187,7 +188,11 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "admin_listen": options.admin_listen or options.listen,
         "assets_upstream": options.assets_upstream,
         "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
-        "uwsgi_params": _find("/etc/nginx/uwsgi_params", "/usr/local/nginx/conf/uwsgi_params"),
+        # What logs may hold (landingpad.logs): no client address, no link token.
+        "secret_path": logs.SECRET_PATH,
+        "token_placeholder": logs.TOKEN_PLACEHOLDER,
+        "address_placeholder": logs.ADDRESS_PLACEHOLDER,
+        "client_var": logs.CLIENT_VAR,
         "run_as_root": os.geteuid() == 0,
         # Server-level, so a shared system nginx keeps its own log for other sites.
         "error_log": f"error_log {deploy_dir / 'logs' / 'error.log'} emerg;",

@@ -7,8 +7,37 @@ import shutil
 import sys
 from pathlib import Path
 
-# No %(addr): request logs never hold the visitor's IP address.
+from landingpad.logs import ADDRESS_PLACEHOLDER, CLIENT_VAR, SECRET_PATH, TOKEN_PLACEHOLDER
+
+# No %(addr): request logs never hold the visitor's IP address. %(uri) is REQUEST_URI,
+# with a link's token replaced (PRIVATE_ROUTES below, and nginx's params).
 LOG_FORMAT = "%(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)"
+
+# uWSGI's own lines name the client and the URI: a broken pipe or reset ("... during
+# GET /x (1.2.3.4)"), SIGPIPE ("(ip 1.2.3.4)"), harakiri ("HARAKIRI [core 0] 1.2.3.4 -
+# GET /x"). They print REMOTE_ADDR and REQUEST_URI, so before the app runs these routes
+# keep the address where only the rate limits read it (CLIENT_VAR, unless nginx set
+# it), put a placeholder in REMOTE_ADDR, and put a secret path's token out of
+# REQUEST_URI. (nginx sends the placeholder and the redacted URI itself: behind it,
+# even a line logged before the routes run holds neither.)
+PRIVATE_ROUTES = [
+    ("route-if", f"empty:${{{CLIENT_VAR}}} addvar:{CLIENT_VAR}=${{REMOTE_ADDR}}"),
+    ("route-run", f"setremoteaddr:{ADDRESS_PLACEHOLDER}"),
+    ("route", f"{SECRET_PATH} seturi:$1{TOKEN_PLACEHOLDER}"),
+]
+# Lines the master drops (log-drain: regexps). The HTTP router of `landingpad serve`
+# names the client in its own error lines ("[uwsgi-http key: ... client_addr: 1.2.3.4
+# client_port: ...] hr_read(): Connection reset by peer"); nothing else there is worth
+# an address. The others are a safety net: a request error line, SIGPIPE or harakiri
+# line that still holds something other than the placeholder (one logged before the
+# routes ran, e.g. a full disk while buffering a body under `serve`). No outer spaces:
+# an ini value loses them.
+LOG_DRAINS = [
+    "client_addr:",
+    r"during \S+ \S+ \((?!-\))[^()]*\)$",
+    r"\(ip (?!-\))[^()]*\) !!!",
+    r"HARAKIRI \[core [0-9]+\] (?!- )",
+]
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -44,6 +73,10 @@ def app_options(processes: int) -> list[tuple[str, str | None]]:
         ("harakiri", "30"),            # a stuck request is killed after 30 s
         ("max-requests", "20000"),     # recycle workers now and then
         ("log-format", LOG_FORMAT),
+        *PRIVATE_ROUTES,
+        ("log-master", None),             # the master writes every line: it can drop some
+        ("log-master-bufsize", "65536"),  # a long Python traceback stays one message
+        *(("log-drain", regexp) for regexp in LOG_DRAINS),
     ]
 
 

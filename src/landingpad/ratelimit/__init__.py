@@ -11,8 +11,9 @@ If the store fails, the route limits fall back to per-process memory and the
 counts in :func:`hit` let the request through: the choice is to fail open,
 with a warning in the log, because nginx's limit_req still stands in front
 and a dead Redis must not stop sign-ups. A client is its address as nginx
-saw it (:func:`client_address`), used in memory for the count and never
-stored: counter keys hold an HMAC of it.
+saw it (:func:`client_address`), and an IPv6 client is its /64 (:func:`client_network`),
+as in nginx's limit_req: used in memory for the count and never stored, counter
+keys hold an HMAC of it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
+from landingpad import logs
 from landingpad.ratelimit import sqlite_storage  # noqa: F401 - registers landingpad+sqlite://
 from landingpad.sites import current_site
 
@@ -65,17 +67,23 @@ def _trusted(peer: str,
         address = ipaddress.ip_address(peer)
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 peer
     return any(address in network for network in proxies)
 
 
 def client_address() -> str:
-    """The visitor's address: REMOTE_ADDR, or X-Real-IP when REMOTE_ADDR is a trusted proxy.
+    """The visitor's address: the peer, or X-Real-IP when the peer is a trusted proxy.
 
+    The peer is LANDINGPAD_CLIENT, set by our nginx config and uWSGI routes (REMOTE_ADDR
+    holds a placeholder there, so uWSGI's own log lines can't name anyone; a client
+    can't set a variable without the HTTP_ prefix), else REMOTE_ADDR (other servers).
     Our nginx config sets X-Real-IP itself (a client's own header of that name is
     replaced), so only a proxy we know can choose who is counted.
     """
-    peer = request.environ.get("REMOTE_ADDR") or ""
-    real = request.environ.get("HTTP_X_REAL_IP", "").strip()
+    environ = request.environ
+    peer = environ.get(logs.CLIENT_VAR) or environ.get("REMOTE_ADDR") or ""
+    real = environ.get("HTTP_X_REAL_IP", "").strip()
     if real and _trusted(peer, current_app.config["TRUSTED_PROXIES"]):
         try:
             return str(ipaddress.ip_address(real))
@@ -91,7 +99,25 @@ def _digest(value: str) -> str:
 
 def client_key() -> str:
     """The site and an HMAC of the client's address: Redis never holds an address."""
-    return f"{_site_name()}:{_digest(client_address())}"
+    return f"{_site_name()}:{_digest(client_network(client_address()))}"
+
+
+def client_network(address: str) -> str:
+    """Who counts as one client: an IPv4 address, or the /64 of an IPv6 one.
+
+    One IPv6 host commonly holds a whole /64 and can pick a fresh address for each
+    request; nginx's limit_req keys on the same /64 (landingpad.conf). An
+    IPv4-mapped address (::ffff:a.b.c.d) is its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _site_name() -> str:

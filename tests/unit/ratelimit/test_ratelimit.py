@@ -23,12 +23,12 @@ def send(token):
     """POST a sign-up from ``address`` (REMOTE_ADDR as nginx passes it) through ``client``."""
     counter = iter(range(10_000))
 
-    def post(client, host="coffee.test", address="127.0.0.1", real_ip=None):
+    def post(client, host="coffee.test", address="127.0.0.1", real_ip=None, environ=None):
         headers = {"Host": host, **({"X-Real-IP": real_ip} if real_ip else {})}
         data = {"email": f"v{next(counter)}@example.com", "consent": "y",
                 "token": token(host)}
         return client.post("/signup", data=data, headers=headers,
-                           environ_base={"REMOTE_ADDR": address}).status_code
+                           environ_base=environ or {"REMOTE_ADDR": address}).status_code
 
     return post
 
@@ -62,6 +62,44 @@ def test_x_real_ip_names_the_client_only_from_a_trusted_proxy(client, send):
     # ...from anyone else the header is ignored: it can't be used to dodge the limit.
     codes = [send(client, address="198.51.100.9", real_ip=f"203.0.113.{i}") for i in range(5)]
     assert codes == [303, 303, 303, 429, 429]
+
+
+def test_an_ipv6_client_is_its_whole_64(client, send):
+    # One host can take a fresh address in its /64 for every request: all one client.
+    same = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:DB8:1:2:0:0:0:3"]
+    assert [send(client, address=a) for a in same] == [303, 303, 303]
+    assert send(client, address="2001:db8:1:2:abcd:1234:5678:9abc") == 429
+    assert send(client, address="2001:db8:1:3::1") == 303  # the next /64: someone else
+    assert send(client, address="2001:db8:1:2::1", host="bikes.test") == 303  # per site
+
+
+def test_an_ipv4_mapped_address_counts_as_its_ipv4_client(client, send):
+    for _ in range(3):
+        send(client, address="198.51.100.7")
+    assert send(client, address="::ffff:198.51.100.7") == 429
+    assert send(client, address="::ffff:198.51.100.8") == 303
+
+
+def test_x_real_ip_from_a_trusted_proxy_counts_per_64_too(client, send):
+    codes = [send(client, real_ip=f"2001:db8:9:9::{i}") for i in range(1, 5)]
+    assert codes == [303, 303, 303, 429]
+
+
+def test_the_client_is_the_variable_the_server_in_front_sets(client, send):
+    # Behind our nginx and uWSGI routes REMOTE_ADDR is "-" (uWSGI prints it in its
+    # own error lines) and the client is LANDINGPAD_CLIENT, which no request header
+    # can set (headers arrive as HTTP_*).
+    def via(address):
+        return send(client, environ={"REMOTE_ADDR": "-", "LANDINGPAD_CLIENT": address})
+
+    assert [via("203.0.113.5") for _ in range(4)] == [303, 303, 303, 429]
+    assert via("203.0.113.6") == 303
+    # A header of that name is just a header: it names nobody.
+    codes = [send(client, address="198.51.100.20", real_ip=None) for _ in range(3)]
+    headers = {"Host": "coffee.test", "Landingpad-Client": "192.0.2.99"}
+    over = client.post("/signup", data={"email": "x@example.com", "consent": "y"},
+                       headers=headers, environ_base={"REMOTE_ADDR": "198.51.100.20"})
+    assert codes == [303, 303, 303] and over.status_code == 429
 
 
 def test_privacy_requests_are_limited_per_client(client):
