@@ -92,7 +92,7 @@ log-drain = \\(ip (?!-\\))[^()]*\\) !!!
 log-drain = HARAKIRI \\[core [0-9]+\\] (?!- )
 env = LANDINGPAD_DATA_DIR=/srv/lp
 env = LANDINGPAD_SITES=/srv/lp/sites.toml
-"""
+"""  # noqa: E501 - the route line is as long as the pattern
 
 
 @pytest.mark.parametrize(("name", "snippet"), [
