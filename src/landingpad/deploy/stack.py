@@ -87,7 +87,8 @@ class Stack:
 
     def _app_answers(self) -> bool:
         host, _, port = self.options.listen.rpartition(":")
-        conn = http.client.HTTPConnection(host or "127.0.0.1", int(port), timeout=2)
+        # "[::1]" from an IPv6 listen: http.client wants the bare address.
+        conn = http.client.HTTPConnection(host.strip("[]") or "127.0.0.1", int(port), timeout=2)
         try:
             conn.request("GET", "/", headers={"Host": "localhost"})
             return conn.getresponse().status not in (502, 503, 504)
