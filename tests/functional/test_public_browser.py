@@ -56,12 +56,13 @@ def test_every_public_page_is_same_origin_cookieless_and_accessible(browser, sta
                       "SECRET_KEY": TEST_SECRET})
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        signup_id = conn.execute(sa.select(Signup.id).where(Signup.email == EMAIL)).scalar_one()
+        signup_id, key = conn.execute(sa.select(Signup.id, Signup.link_key)
+                                      .where(Signup.email == EMAIL)).one()
     engine.dispose()
     with app.app_context():
-        links = {"confirm": f"/confirm/{confirm_token(signup_id)}",
-                 "unsubscribe": f"/unsubscribe/{unsubscribe_token(signup_id)}",
-                 "data": f"/privacy/data/{access_token(signup_id)}"}
+        links = {"confirm": f"/confirm/{confirm_token(signup_id, key)}",
+                 "unsubscribe": f"/unsubscribe/{unsubscribe_token(signup_id, key)}",
+                 "data": f"/privacy/data/{access_token(signup_id, key)}"}
     app.extensions["landingpad.db"].dispose()
 
     page.goto(origin + links["confirm"])

@@ -21,7 +21,7 @@ from email.utils import format_datetime
 
 from flask import Flask
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from landingpad.announce.compose import render_email
 from landingpad.mail.message import build_message
@@ -31,6 +31,7 @@ from landingpad.sites import Site, get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.engine import write_lock
 from landingpad.storage.models import Announcement, Recipient, SenderLease, Signup
+from landingpad.storage.signups import link_key_of
 from landingpad.storage.types import utcnow
 
 STATES = ("pending", "claimed", "sending", "sent", "failed", "unknown")
@@ -59,9 +60,15 @@ class SiteMail:
     date: bytes
 
 
-def message_id(announcement_id: int, recipient_id: int, domain: str) -> str:
-    """Fixed per (announcement, recipient): a duplicate would be visible at the receiver."""
-    return f"<announce-{announcement_id}-{recipient_id}@{domain}>"
+def message_id(announcement: Announcement, recipient_id: int, domain: str) -> str:
+    """Fixed per (announcement, recipient): a duplicate would be visible at the receiver.
+
+    Unique for good: ids are never reused, and the announcement's random key keeps
+    them apart from another database's (a reinstall). Announcements made before
+    the key existed keep their old form.
+    """
+    key = f".{announcement.message_key}" if announcement.message_key else ""
+    return f"<announce-{announcement.id}-{recipient_id}{key}@{domain}>"
 
 
 def counts(session: Session, announcement_id: int) -> dict[str, int]:
@@ -112,6 +119,7 @@ class Sender:
         self.sessions = session_factory(self.app)
         self.engine = self.sessions.kw["bind"]
         self._rendered: dict[str, SiteMail | None] = {}
+        self._link_keys: dict[int, str] = {}
         self._last_beat = -BEAT_SECONDS
         signer = getattr(self.transport, "signer", None)
         self._sign = getattr(signer, "sign", lambda data, domain: data)
@@ -218,9 +226,12 @@ class Sender:
 
     def _bytes(self, announcement: Announcement, row: Recipient, mail: SiteMail) -> bytes:
         site = mail.site
+        link_key = self._link_keys.get(row.signup_id)
+        if link_key is None:  # a row outside the batch just read
+            link_key = link_key_of(object_session(row), row.signup_id) or ""
         url = (f"{self.app.config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/"
-               f"{unsubscribe_token(row.signup_id)}")
-        mid = message_id(announcement.id, row.id, site.domain)
+               f"{unsubscribe_token(row.signup_id, link_key)}")
+        mid = message_id(announcement, row.id, site.domain)
         if mail.template is not None and row.email.isascii():
             data = (mail.template.replace(_TO_SLOT.encode(), row.email.encode())
                     .replace(_ID_SLOT.encode(), mid.encode())
@@ -251,7 +262,7 @@ class Sender:
         self._commit(session)
         try:
             self.transport.send_raw(mail.site.from_address, row.email, data,
-                                    message_id(announcement.id, row.id, mail.site.domain))
+                                    message_id(announcement, row.id, mail.site.domain))
         except DeliveryError as exc:
             row.last_error = exc.reply[:2000]
             if exc.kind == "temporary" and row.attempts < self.max_attempts:
@@ -291,8 +302,12 @@ class Sender:
                         continue
                     # Who unsubscribed (or was deleted) meanwhile: one query per batch.
                     ids = [r.signup_id for r in rows if r.signup_id is not None]
-                    unsubscribed = {sid: gone is not None for sid, gone in session.execute(
-                        select(Signup.id, Signup.unsubscribed_at).where(Signup.id.in_(ids)))}
+                    found = session.execute(select(
+                        Signup.id, Signup.unsubscribed_at, Signup.link_key).where(
+                        Signup.id.in_(ids))).all()
+                    unsubscribed = {sid: gone is not None for sid, gone, _ in found}
+                    # Unsubscribe links name the row and its key (privacy/tokens.py).
+                    self._link_keys = {sid: key for sid, _, key in found}
                     for row in rows:
                         if interval:
                             time.sleep(max(0.0, next_at - time.monotonic()))

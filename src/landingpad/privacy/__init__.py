@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from landingpad.privacy.erasure import suppress
-from landingpad.privacy.tokens import read_unsubscribe_token
+from landingpad.privacy.tokens import signup_for_token
 from landingpad.sites import current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Signup
@@ -28,10 +28,9 @@ def unsubscribe(token: str) -> tuple[str, int]:
     from mail providers, and the signed token is the authority.
     """
     site = current_site()
-    signup_id = read_unsubscribe_token(token)
     db = get_session()
-    signup = db.get(Signup, signup_id) if signup_id is not None else None
-    if signup is None or signup.site != site.domain:
+    signup = signup_for_token(db, "unsubscribe", token, site.domain)
+    if not isinstance(signup, Signup):  # unsubscribe links never expire
         abort(404)
     if request.method == "POST":
         if signup.unsubscribed_at is None:

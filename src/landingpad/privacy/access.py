@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from pathlib import Path
 
 from email_validator import EmailNotValidError
 from flask import Blueprint, Response, after_this_request, current_app, render_template, request
@@ -14,23 +15,31 @@ from werkzeug.exceptions import BadRequest, Gone, NotFound
 from landingpad.mail import caps
 from landingpad.mail.message import build_message
 from landingpad.mail.transports import DeliveryError, make_transport
-from landingpad.privacy.tokens import access_token, read_access_token
+from landingpad.privacy.erasure import erase_mail_copies
+from landingpad.privacy.tokens import EXPIRED, access_token, signup_for_token
+from landingpad.signup.guards import refuse_cross_site_posts
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
+from landingpad.storage.signups import link_key_of
 
 log = logging.getLogger(__name__)
 bp = Blueprint("access", __name__, url_prefix="/privacy", template_folder="templates")
 bp.before_request(require_public_site)
+bp.before_request(refuse_cross_site_posts)  # a cross-site page can't make a browser erase
 
 
 def _mail_link(app, site: Site, email: str, signup_id: int) -> None:  # noqa: ANN001
     """Runs after the response went out: its duration can't tell anyone anything."""
     with app.app_context():
         config = app.config
+        link_key = link_key_of(get_session(), signup_id)
+        if link_key is None:  # erased since the request
+            return
         if not caps.take("access", email, caps.ACCESS_PER_DAY):
             return
-        url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{access_token(signup_id)}"
+        token = access_token(signup_id, link_key)
+        url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{token}"
         text = render_template("privacy/access_email.txt", site=site, url=url)
         message = build_message(site, email, f"Your data at {site.title}", text,
                                 f"<p>{text}</p>".replace("\n\n", "</p><p>"),
@@ -77,11 +86,10 @@ def request_link() -> tuple[str, int]:
 
 def _signup_for(token: str) -> tuple[Site, Signup]:
     site = current_site()
-    value = read_access_token(token)
-    if value == "expired":
+    signup = signup_for_token(get_session(), "access", token, site.domain)
+    if signup == EXPIRED:
         raise Gone("This link has expired. Ask for a new one on the privacy page.")
-    signup = get_session().get(Signup, value) if isinstance(value, int) else None
-    if signup is None or signup.site != site.domain:
+    if signup is None:
         raise NotFound("Nothing is held for this link.")
     return site, signup
 
@@ -115,6 +123,8 @@ def data(token: str) -> Response | tuple[str, int]:
                                            Recipient.site == site.domain))
         db.delete(signup)
         db.commit()
+        # The copies of mail to this address in the mail folder go too, as with `forget`.
+        erase_mail_copies(Path(current_app.config["DATA_DIR"]) / "mail", signup.email)
         return render_template("privacy/erased.html", site=site), 200
     held = _held(signup)
     if request.args.get("format") == "json":

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -74,13 +76,48 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     caps.forget(email)
     suppress(session, secret, email, "forgotten")
     session.commit()
-    needle = email.encode()
-    if mail_folder.is_dir():
-        for path in mail_folder.glob("*.eml"):
-            if needle in path.read_bytes().lower():
-                path.unlink()
-                result.mail_files.append(path)
+    result.mail_files = erase_mail_copies(mail_folder, email)
     return result
+
+
+# Characters that may touch an address inside a longer one ("jimbob@x" holds "bob@x").
+_ATEXT = rb"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\x80-\xff-"
+
+
+def _holds(data: bytes, email: str) -> bool:
+    """Whether a stored message is to, or mentions, this address (whole, any case)."""
+    pattern = (rb"(?<![" + _ATEXT + rb"])" + re.escape(email.lower().encode())
+               + rb"(?![A-Za-z0-9\x80-\xff-]|\.[A-Za-z0-9\x80-\xff])")
+    if re.search(pattern, data.lower()):
+        return True
+    # Recipient headers the email package decodes (an encoded word, an IDNA domain).
+    message = message_from_bytes(data, policy=policy.default)
+    for name in ("To", "Cc"):
+        for header in message.get_all(name, []):
+            for address in getattr(header, "addresses", ()):
+                if address.addr_spec.lower() == email.lower():
+                    return True
+    return False
+
+
+def erase_mail_copies(mail_folder: Path, email: str) -> list[Path]:
+    """Delete the copies of mail to (or naming) ``email`` in the mail folder, as written
+    by the folder transport: its .eml files and any half-written temporary file.
+
+    One place for this: ``forget`` and the erasure from the web both use it.
+    """
+    erased: list[Path] = []
+    if not mail_folder.is_dir():
+        return erased
+    email = email.strip().lower()
+    for path in [*mail_folder.glob("*.eml"), *mail_folder.glob(".*.tmp")]:
+        try:
+            if _holds(path.read_bytes(), email):
+                path.unlink()
+                erased.append(path)
+        except FileNotFoundError:  # replaced or erased meanwhile by another process
+            continue
+    return erased
 
 
 @dataclass

@@ -1,59 +1,104 @@
-"""Signed, opaque tokens for links in emails: they name a sign-up by id, never by address."""
+"""Signed, opaque tokens for links in emails: they name one sign-up row, never an address.
+
+A token holds the row's id and its ``link_key`` (random per row), signed with
+the install's secret and a salt per purpose. A link outlives its row in the
+mailbox: after an erasure, an admin delete or a purge, the id alone could
+name a later row, so a link acts only where both match.
+
+Links sent before keys existed hold the id alone. They are honoured only for
+rows marked ``legacy_links`` (made before migration 0007), and a timed one
+only if the row existed when it was signed, so such a link can't reach a row
+made later. Unsubscribe links never expire: they are in every mail ever sent.
+"""
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
+from typing import Literal
+
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from landingpad.storage.models import Signup
 
 MAX_TOKEN = 200
+EXPIRED: Literal["expired"] = "expired"
+# purpose -> the setting holding its maximum age in seconds (None: never expires)
+MAX_AGES = {"confirm": "CONFIRM_MAX_AGE", "access": "ACCESS_LINK_MAX_AGE", "unsubscribe": None}
 
 
-def _serializer(purpose: str, timed: bool) -> URLSafeSerializer:
-    kind = URLSafeTimedSerializer if timed else URLSafeSerializer
+@dataclass(frozen=True)
+class Link:
+    """What a genuine token says: a row, its key (None in an old link) and when it was signed."""
+
+    signup_id: int
+    link_key: str | None
+    issued_at: int | None  # seconds since the epoch; None for untimed tokens
+
+
+def _serializer(purpose: str) -> URLSafeSerializer:
+    kind = URLSafeSerializer if MAX_AGES[purpose] is None else URLSafeTimedSerializer
     return kind(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
 
 
-def make_token(purpose: str, signup_id: int, timed: bool = True) -> str:
-    return _serializer(purpose, timed).dumps(signup_id)
+def make_token(purpose: str, signup_id: int, link_key: str) -> str:
+    return _serializer(purpose).dumps([signup_id, link_key])
 
 
-def read_token(purpose: str, token: str, max_age: int | None = None) -> int | str | None:
-    """The sign-up id; "expired" for a genuine but old link; None for a forged one.
-
-    ``max_age`` None reads an untimed token (unsubscribe links never expire).
-    """
+def read_token(purpose: str, token: str) -> Link | Literal["expired"] | None:
+    """The link a token names; "expired" for a genuine but old one; None for a forged one."""
     if len(token) > MAX_TOKEN:
         return None
-    serializer = _serializer(purpose, timed=max_age is not None)
+    setting = MAX_AGES[purpose]
+    serializer = _serializer(purpose)
     try:
-        value = serializer.loads(token, **({"max_age": max_age} if max_age else {}))
+        if setting is None:
+            value, issued = serializer.loads(token), None
+        else:
+            value, stamp = serializer.loads(token, max_age=current_app.config[setting],
+                                            return_timestamp=True)
+            issued = int(stamp.timestamp())
     except SignatureExpired:
-        return "expired"
+        return EXPIRED
     except BadSignature:
         return None
-    return value if isinstance(value, int) else None
+    if type(value) is int:  # a link made before rows had keys
+        return Link(value, None, issued)
+    if (isinstance(value, list) and len(value) == 2 and type(value[0]) is int
+            and isinstance(value[1], str)):
+        return Link(value[0], value[1], issued)
+    return None
 
 
-def unsubscribe_token(signup_id: int) -> str:
-    return make_token("unsubscribe", signup_id, timed=False)
+def signup_for_token(session: Session, purpose: str, token: str,
+                     site: str) -> Signup | Literal["expired"] | None:
+    """The sign-up a link acts on: only the very row it was issued for, on its own site."""
+    link = read_token(purpose, token)
+    if not isinstance(link, Link):
+        return link
+    row = session.get(Signup, link.signup_id)
+    if row is None or row.site != site:
+        return None
+    if link.link_key is None:
+        # Signed before rows had keys: only a row that existed then, and for a timed
+        # link, one made no later than the link (created_at is kept by every update).
+        if not row.legacy_links or (link.issued_at is not None
+                                    and int(row.created_at.timestamp()) > link.issued_at):
+            return None
+    elif not hmac.compare_digest(link.link_key.encode(), row.link_key.encode()):
+        return None
+    return row
 
 
-def read_unsubscribe_token(token: str) -> int | None:
-    value = read_token("unsubscribe", token)
-    return value if isinstance(value, int) else None
+def unsubscribe_token(signup_id: int, link_key: str) -> str:
+    return make_token("unsubscribe", signup_id, link_key)
 
 
-def confirm_token(signup_id: int) -> str:
-    return make_token("confirm", signup_id)
+def confirm_token(signup_id: int, link_key: str) -> str:
+    return make_token("confirm", signup_id, link_key)
 
 
-def read_confirm_token(token: str) -> int | str | None:
-    return read_token("confirm", token, current_app.config["CONFIRM_MAX_AGE"])
-
-
-def access_token(signup_id: int) -> str:
-    return make_token("access", signup_id)
-
-
-def read_access_token(token: str) -> int | str | None:
-    return read_token("access", token, current_app.config["ACCESS_LINK_MAX_AGE"])
+def access_token(signup_id: int, link_key: str) -> str:
+    return make_token("access", signup_id, link_key)

@@ -11,13 +11,14 @@ from landingpad.sites.host import InvalidHost, normalize_host
 
 MAX_FIELDS = 64  # the forms have a handful; thousands of repeated fields are refused early
 FORBIDDEN_CHARS = ("\r", "\n", "\x00")
+CROSS_SITE = "This form is accepted only from this site's own pages."
 
 
 def refuse_cross_site() -> None:
     """403 for a post another site made a browser send (Fetch metadata, then Origin)."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise Forbidden("Sign-ups are accepted only from this site's own form.")
+        raise Forbidden(CROSS_SITE)
     origin = request.headers.get("Origin")
     if origin is None or origin == "null":
         # No Origin: old browsers and non-browser clients. "null": what browsers send
@@ -30,7 +31,17 @@ def refuse_cross_site() -> None:
     except (InvalidHost, ValueError):
         same = False
     if not same:
-        raise Forbidden("Sign-ups are accepted only from this site's own form.")
+        raise Forbidden(CROSS_SITE)
+
+
+def refuse_cross_site_posts() -> None:
+    """A blueprint hook: every POST of the blueprint is same-site only.
+
+    Not for /unsubscribe: RFC 8058 one-click POSTs come from mail providers,
+    and its never-expiring signed token is the authority there.
+    """
+    if request.method == "POST":
+        refuse_cross_site()
 
 
 def check_form_body() -> str | None:

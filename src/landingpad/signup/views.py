@@ -12,16 +12,15 @@ from werkzeug.exceptions import (
 )
 
 from landingpad.privacy.erasure import suppressed, unsuppress
-from landingpad.privacy.tokens import read_confirm_token
+from landingpad.privacy.tokens import EXPIRED, signup_for_token
 from landingpad.ratelimit import ROUTE_LIMITS
 from landingpad.signup.confirm import send_confirmation
 from landingpad.signup.forms import SignupForm
-from landingpad.signup.guards import check_form_body, refuse_cross_site
+from landingpad.signup.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
-from landingpad.storage.models import Signup
 from landingpad.storage.signups import record_signup
 from landingpad.storage.types import utcnow
 
@@ -39,6 +38,7 @@ def _pages() -> PageCache:
 
 
 bp.before_request(require_public_site)
+bp.before_request(refuse_cross_site_posts)  # /signup and /confirm/...: same-site posts only
 
 
 def render_landing(site: Site, form: SignupForm | None = None, token: str = TOKEN_SLOT,
@@ -99,11 +99,10 @@ def _suppressed(email: str) -> bool:
 def confirm(token: str) -> tuple[str, int]:
     """GET shows a button (mail scanners follow links); only POST confirms."""
     site = current_site()
-    value = read_confirm_token(token)
-    if value == "expired":
+    signup = signup_for_token(get_session(), "confirm", token, site.domain)
+    if signup == EXPIRED:
         raise Gone("This confirmation link has expired. Please sign up again for a new one.")
-    signup = get_session().get(Signup, value) if isinstance(value, int) else None
-    if signup is None or signup.site != site.domain:
+    if signup is None:
         raise NotFound("This confirmation link is not valid.")
     if request.method == "POST":
         # Confirming is the address's owner asking for mail: it also undoes an

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from landingpad.storage.types import UTCDateTime
+from landingpad.storage.types import UTCDateTime, new_key, random_key
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -24,13 +24,21 @@ class Base(DeclarativeBase):
 
 
 class Signup(Base):
-    """One row per (site, normalised email): the sign-up and its consent record."""
+    """One row per (site, normalised email): the sign-up and its consent record.
+
+    Ids are never handed out twice (AUTOINCREMENT on SQLite, a sequence on
+    PostgreSQL), and every emailed link also carries the row's ``link_key``:
+    a link outlives its row in the mailbox, and must never reach the next one.
+    A batch migration that rebuilds these tables on SQLite must keep
+    ``sqlite_autoincrement`` (reflection does not see it).
+    """
 
     __tablename__ = "signups"
     __table_args__ = (
         UniqueConstraint("site", "email"),
         Index("ix_signups_created_at", "created_at"),
         Index("ix_signups_email", "email"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +51,13 @@ class Signup(Base):
     updated_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # Random per row, in every confirm, unsubscribe and access link (privacy/tokens.py).
+    # The server default serves rows inserted by nodes of the previous release.
+    link_key: Mapped[str] = mapped_column(String(32), default=new_key,
+                                          server_default=random_key())
+    # True only for the rows that existed when migration 0007 ran: the links they were
+    # sent name the id alone, and still work for them (and for no later row).
+    legacy_links: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class User(Base):
@@ -77,6 +92,7 @@ class Announcement(Base):
     """A launch announcement: written once, sent to the sign-ups of one or more sites."""
 
     __tablename__ = "announcements"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids (and Message-IDs) never come back
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(200))
@@ -86,6 +102,9 @@ class Announcement(Base):
     created_at: Mapped[datetime]
     # Set when the recipient list was taken from the sign-ups (the first `send`).
     recipients_at: Mapped[datetime | None]
+    # Random part of this announcement's Message-IDs (unique even across databases);
+    # None for announcements made before it existed: they keep their Message-IDs.
+    message_key: Mapped[str | None] = mapped_column(String(32), default=new_key)
 
 
 class Recipient(Base):
@@ -100,6 +119,7 @@ class Recipient(Base):
     __table_args__ = (
         UniqueConstraint("announcement_id", "email"),
         Index("ix_recipients_state", "announcement_id", "state"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -90,3 +90,8 @@ def count_signups(session: Session, site: str | None = None) -> int:
     if site is not None:
         query = query.where(Signup.site == site)
     return session.scalar(query) or 0
+
+
+def link_key_of(session: Session, signup_id: int) -> str | None:
+    """The row's key for emailed links (privacy/tokens.py); None once the row is gone."""
+    return session.scalar(select(Signup.link_key).where(Signup.id == signup_id))

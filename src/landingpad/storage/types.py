@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -27,3 +30,26 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_key() -> str:
+    """32 random hex digits (128 bits), made in Python for the rows the app inserts."""
+    return secrets.token_hex(16)
+
+
+class random_key(FunctionElement):  # lower case: used like a SQL function
+    """The same kind of value made by the database: a server default for existing rows
+    (filled in by a migration) and for rows inserted by nodes of an older release."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(random_key, "sqlite")
+def _random_key_sqlite(element, compiler, **kw) -> str:  # noqa: ANN001
+    return "lower(hex(randomblob(16)))"
+
+
+@compiles(random_key, "postgresql")
+def _random_key_postgresql(element, compiler, **kw) -> str:  # noqa: ANN001
+    return "replace(CAST(gen_random_uuid() AS TEXT), '-', '')"  # PostgreSQL 13+

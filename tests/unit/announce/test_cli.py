@@ -38,7 +38,7 @@ def test_create_preview_test_send_status(runner, database_url, body, tmp_path, d
     assert sent.exit_code == 0 and "sent 1" in sent.output
     assert runner("announce", "status", ident).output.splitlines()[:6] == [
         "pending 0", "claimed 0", "sending 0", "sent 1", "failed 0", "unknown 0"]
-    eml = (data_dir / "mail" / f"announce-{ident}-1@coffee.test.eml").read_bytes()
+    [eml] = [p.read_bytes() for p in (data_dir / "mail").glob(f"announce-{ident}-1.*.eml")]
     assert b"To: fan@example.com" in eml and b"List-Unsubscribe-Post" in eml
 
 

@@ -32,7 +32,9 @@ def test_messages_carry_the_headers_and_both_parts(smtp_app, sink, add_signup, a
     assert message["From"] == "Coffee Club <hello@coffee.test>"
     assert message["Reply-To"] == "owner@coffee.example.com"
     assert message["Subject"] == "We launched"
-    assert message["Message-ID"] == "<announce-1-1@coffee.test>"
+    with session_factory(smtp_app)() as session:
+        key = session.scalar(select(Announcement.message_key))
+    assert message["Message-ID"] == f"<announce-1-1.{key}@coffee.test>"
     assert message["List-Unsubscribe"].startswith("<https://coffee.test/unsubscribe/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()

@@ -2,6 +2,7 @@ import pytest
 from sqlalchemy import select
 
 from landingpad.privacy.tokens import unsubscribe_token
+from landingpad.storage import session_factory
 from landingpad.storage.models import Signup
 from tests.unit.announce.test_send import send
 
@@ -9,8 +10,9 @@ from tests.unit.announce.test_send import send
 @pytest.fixture
 def token(smtp_app, add_signup):
     add_signup("alice@example.com")
-    with smtp_app.app_context():
-        return unsubscribe_token(1)
+    with smtp_app.app_context(), session_factory(smtp_app)() as session:
+        row = session.scalars(select(Signup)).one()
+        return unsubscribe_token(row.id, row.link_key)
 
 
 def unsubscribed(db):
@@ -20,8 +22,6 @@ def unsubscribed(db):
 
 @pytest.fixture
 def db(smtp_app):
-    from landingpad.storage import session_factory
-
     with session_factory(smtp_app)() as session:
         yield session
 

@@ -80,8 +80,8 @@ def test_unsubscribing_puts_the_address_on_the_suppression_list(app, client):
     sid = add(app, "bye@example.com")
     from landingpad.privacy.tokens import unsubscribe_token
 
-    with app.app_context():
-        token = unsubscribe_token(sid)
+    with app.app_context(), session_factory(app)() as session:
+        token = unsubscribe_token(sid, session.get(Signup, sid).link_key)
     client.post(f"/unsubscribe/{token}", headers={"Host": "coffee.test"})
     with session_factory(app)() as session:
         hashes = session.scalars(sa.select(Suppression.address_hash)).all()
@@ -124,3 +124,29 @@ def test_purge_refuses_bad_ages(runner, age, backend):
     result = runner("purge", "--unconfirmed-older-than", age)
     assert result.exit_code == 2 and "7d or 4w" in result.output
 
+
+
+def test_mail_copies_go_by_whole_address_only(tmp_path):
+    """One function for `forget` and the erasure from the web; "bob@x" is not "jimbob@x"."""
+    from landingpad.privacy.erasure import erase_mail_copies
+
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    files = {
+        "to.eml": b"To: Bob@Example.com\r\n\r\nhello",
+        "named.eml": b"To: other@example.com\r\n\r\nwrite to bob@example.com.",
+        "encoded.eml": b"To: =?utf-8?q?B=C3=B6b?= <bob@example.com>\r\n\r\nhi",
+        ".half.eml.123.tmp": b"To: bob@example.com\r\n\r\nhal",
+        "longer.eml": b"To: jimbob@example.com\r\n\r\nhello",
+        "dotted.eml": b"To: jim.bob@example.com\r\n\r\nhello",
+        "other-domain.eml": b"To: bob@example.com.au\r\n\r\nhello",
+        "subdomain.eml": b"To: bob@example.community\r\n\r\nhello",
+    }
+    for name, data in files.items():
+        (mail / name).write_bytes(data)
+    erased = erase_mail_copies(mail, " BOB@example.com ")
+    assert sorted(p.name for p in erased) == [".half.eml.123.tmp", "encoded.eml",
+                                              "named.eml", "to.eml"]
+    assert sorted(p.name for p in mail.iterdir()) == [
+        "dotted.eml", "longer.eml", "other-domain.eml", "subdomain.eml"]
+    assert erase_mail_copies(tmp_path / "none", "bob@example.com") == []
