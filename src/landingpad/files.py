@@ -11,6 +11,11 @@ Who may read what (docs/security.md):
   create. nginx's group may pass through it to assets/ and deploy/ (the
   uWSGI socket) but not list it; private files inside stay 0600.
 
+Shared and passage folders also carry the setgid bit: what is made inside them
+takes the folder's group, not the creator's. So after the README's one
+`chgrp -R www-data`, a logo uploaded from a shell (`landingpad asset upload`,
+primary group not www-data) is still readable by nginx.
+
 An existing folder or file keeps its mode: the operator may have chosen it.
 """
 
@@ -24,8 +29,8 @@ from urllib.parse import unquote
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 SHARED_FILE = 0o640
-SHARED_DIR = 0o750
-PASSAGE_DIR = 0o710
+SHARED_DIR = 0o2750  # setgid: new entries keep the folder's group
+PASSAGE_DIR = 0o2710
 
 
 def make_dir(path: Path, mode: int, parents_mode: int = PASSAGE_DIR) -> Path:

@@ -276,3 +276,24 @@ def test_cli_asset_upload_takes_a_name_with_spaces_and_punctuation(runner, data_
     assert "My_Logo.png uploaded as /assets/coffee.test/" in result.output
     stored = list((data_dir / "assets" / "coffee.test").iterdir())
     assert len(stored) == 1 and len(stored[0].stem) == 32  # a uuid4 name, whatever was given
+
+
+def test_what_nginx_reads_keeps_its_folders_group_whoever_makes_it(runner, data_dir, tmp_path,
+                                                                  backend):
+    import grp
+
+    # The README has the operator give the data dir to nginx's group once; a logo uploaded
+    # later from a shell (another primary group) must still be readable by that group.
+    group = grp.getgrnam("nogroup").gr_gid
+    assert os.getgid() != group
+    result = runner("deploy", "render", "--listen", "127.0.0.1:1", "--no-check")
+    assert result.exit_code == 0, result.output
+    for path in (data_dir, data_dir / "assets", data_dir / "deploy"):
+        os.chown(path, -1, group)
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(png())
+    assert runner("asset", "upload", "coffee.test", str(logo)).exit_code == 0
+    folder = data_dir / "assets" / "coffee.test"
+    [stored] = folder.iterdir()
+    assert os.stat(folder).st_gid == os.stat(stored).st_gid == group
+    assert os.stat(stored).st_mode & 0o777 == 0o640
