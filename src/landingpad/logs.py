@@ -55,7 +55,10 @@ class RedactLinks(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: the handler reports it, as without this filter
+            return True
         redacted = redact_text(message)
         if redacted != message:
             record.msg, record.args = redacted, None

@@ -68,6 +68,7 @@ def test_the_filter_redacts_messages_arguments_and_tracebacks():
         except ValueError:
             logger.exception("failed")
         logger.error("an ordinary line about /privacy/request and 100%%")
+        logger.error("a broken format %d", "not a number")  # reported, never raised
     finally:
         logger.removeHandler(handler)
     text = out.getvalue()
