@@ -3,6 +3,7 @@ on request: 4xx or 5xx replies, or a dropped connection right after DATA."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
 import time
@@ -23,9 +24,13 @@ class SinkHandler:
         self.temporary: Counter = Counter()   # address -> how many 451s to give first
         self.permanent: set[str] = set()      # addresses answered 550
         self.drop_after_data: set[str] = set()  # take the message, then hang up
+        self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
 
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0]
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.temporary[rcpt] > 0:
                 self.temporary[rcpt] -= 1
@@ -34,6 +39,7 @@ class SinkHandler:
                 return "550 5.1.1 No such user here"
             self.messages.append(email.message_from_bytes(envelope.content))
             self.raw.append(envelope.original_content or envelope.content)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.times.append(time.monotonic())
             if rcpt in self.drop_after_data:
                 self.drop_after_data.discard(rcpt)
@@ -48,10 +54,12 @@ class SinkHandler:
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = False) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        # smtputf8: offer SMTPUTF8 (RFC 6531), as most big providers do; off by default.
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     enable_SMTPUTF8=smtputf8)
 
     def __enter__(self) -> Sink:
         self.controller.start()

@@ -33,10 +33,17 @@ def render_email(site: Site, subject: str, markdown_text: str,
     return text, html
 
 
+def sample_unsubscribe_url(site: Site) -> str:
+    """Where a test copy's unsubscribe link points: the recipients' form of URL, no row."""
+    return f"{current_app.config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/test-copy"
+
+
 def send_test_copy(announcement: object, to: str) -> None:
     """One copy to ``to``, as the first site's sign-ups get it, subject marked [TEST].
 
-    Raises DeliveryError when the transport refuses it.
+    The same headers (List-Unsubscribe included), footer and signature as the
+    recipients' copies; only the unsubscribe link leads nowhere (no sign-up is
+    behind it). Raises DeliveryError when the transport refuses it.
     """
     import uuid
 
@@ -45,9 +52,10 @@ def send_test_copy(announcement: object, to: str) -> None:
     from landingpad.sites import get_registry
 
     site = get_registry().site_for_host(announcement.sites[0])
-    text, html = render_email(site, announcement.subject, announcement.body_markdown, None)
+    url = sample_unsubscribe_url(site)
+    text, html = render_email(site, announcement.subject, announcement.body_markdown, url)
     message = build_message(site, to, f"[TEST] {announcement.subject}", text, html,
-                            f"<test-{uuid.uuid4().hex}@{site.domain}>")
+                            f"<test-{uuid.uuid4().hex}@{site.domain}>", url)
     transport = make_transport(current_app.config)
     try:
         transport.send(message)

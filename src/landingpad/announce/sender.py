@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.errors import MessageError
 from email.utils import format_datetime
 
 from flask import Flask
@@ -24,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from landingpad.announce.compose import render_email
-from landingpad.mail.message import build_message
+from landingpad.mail.message import build_message, envelope_address
 from landingpad.mail.transports import DeliveryError, Transport
 from landingpad.privacy.tokens import unsubscribe_token
 from landingpad.sites import Site, get_registry
@@ -122,7 +123,8 @@ class Sender:
         self._link_keys: dict[int, str] = {}
         self._last_beat = -BEAT_SECONDS
         signer = getattr(self.transport, "signer", None)
-        self._sign = getattr(signer, "sign", lambda data, domain: data)
+        # Signed like every other mail of the site (the key of its From domain).
+        self._sign = getattr(signer, "sign_as", lambda data, from_address: data)
 
     # -- state changes, each its own short transaction -----------------------------
     def _commit(self, session: Session) -> None:
@@ -241,7 +243,7 @@ class Sender:
             data = build_message(site, row.email, announcement.subject,
                                  mail.text.replace(_UNSUBSCRIBE_SLOT, url),
                                  mail.html.replace(_UNSUBSCRIBE_SLOT, url), mid, url).as_bytes()
-        return self._sign(data, site.domain)
+        return self._sign(data, site.from_address)
 
     def _send_one(self, session: Session, announcement: Announcement, row: Recipient,
                   unsubscribed: dict[int, bool]) -> None:
@@ -253,7 +255,16 @@ class Sender:
             row.claimed_by = None  # committed with the next state change
             self.outcome["failed"] += 1
             return
-        data = self._bytes(announcement, row, mail)
+        try:
+            data = self._bytes(announcement, row, mail)
+            envelope = (envelope_address(mail.site.from_address), envelope_address(row.email))
+        except (ValueError, MessageError) as exc:
+            # One address the email package can't carry (an import, an old row) fails
+            # alone: recorded, and the announcement goes on to the next recipient.
+            row.state, row.last_error = "failed", f"message not built: {exc}"[:2000]
+            row.claimed_by = None
+            self.outcome["failed"] += 1
+            return
         row.state = "sending"
         row.attempts += 1
         # Durable before the server sees a byte. The same commit records the outcome of
@@ -261,7 +272,7 @@ class Sender:
         # this commit leaves that message in `sending`, so it becomes `unknown`.
         self._commit(session)
         try:
-            self.transport.send_raw(mail.site.from_address, row.email, data,
+            self.transport.send_raw(*envelope, data,
                                     message_id(announcement, row.id, mail.site.domain))
         except DeliveryError as exc:
             row.last_error = exc.reply[:2000]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import threading
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -12,8 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from landingpad.files import PRIVATE_DIR, PRIVATE_FILE, make_dir
+from landingpad.mail.message import envelope_address
+
+log = logging.getLogger(__name__)
 
 SELECTOR = "landingpad"
+# RFC 1035: one character-string in a TXT record holds at most 255 octets.
+TXT_CHUNK = 255
 # What the signature covers: the identity, the subject and the one-click unsubscribe.
 SIGNED_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"Reply-To",
                   b"List-Unsubscribe", b"List-Unsubscribe-Post"]
@@ -43,8 +50,34 @@ def txt_record(path: Path, domain: str, selector: str = SELECTOR) -> str:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     public = key.public_key().public_bytes(serialization.Encoding.DER,
                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    return (f'{selector}._domainkey.{domain}. IN TXT '
-            f'"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"')
+    value = f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+    # A 2048-bit key makes a value longer than one character-string may be: split it
+    # into quoted strings of at most 255 characters, which a resolver joins back.
+    # (The value is base64 and ASCII letters: no quoting or escaping is needed.)
+    chunks = " ".join(f'"{value[i:i + TXT_CHUNK]}"' for i in range(0, len(value), TXT_CHUNK))
+    return f"{selector}._domainkey.{domain}. IN TXT {chunks}"
+
+
+def signing_domain(from_address: str) -> str:
+    """The one rule for every mail of a site: sign with the key of the From domain.
+
+    The domain in its ASCII (IDNA) form, lower case: the name keys are filed under.
+    """
+    return envelope_address(from_address).rpartition("@")[2]
+
+
+# Domains this process already warned about having no key: once each, not once per mail.
+_unsigned_warned: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+def _warn_unsigned(domain: str) -> None:
+    with _warn_lock:
+        if domain in _unsigned_warned:
+            return
+        _unsigned_warned.add(domain)
+    log.warning("no DKIM key for %s: its mail goes out unsigned "
+                "(run `landingpad dkim generate %s`)", domain, domain)
 
 
 class Signer:
@@ -61,12 +94,21 @@ class Signer:
         return self._keys[domain]
 
     def __call__(self, message: EmailMessage) -> bytes:
-        return self.sign(message.as_bytes(), message["From"].addresses[0].domain.lower())
+        [sender] = message["From"].addresses  # build_message makes exactly one
+        return self.sign(message.as_bytes(), signing_domain(sender.addr_spec))
+
+    def sign_as(self, data: bytes, from_address: str) -> bytes:
+        """Finished bytes (e.g. an announcement's) signed by the rule of every other mail."""
+        return self.sign(data, signing_domain(from_address))
 
     def sign(self, data: bytes, domain: str) -> bytes:
-        """The bytes to send: ``data`` with a DKIM-Signature when ``domain`` has a key."""
+        """The bytes to send: ``data`` with a DKIM-Signature when ``domain`` has a key.
+
+        ``domain`` comes from signing_domain(): callers never pick it themselves.
+        """
         key = self._key(domain)
         if key is None:
+            _warn_unsigned(domain)
             return data
         head = data.split(b"\r\n\r\n", 1)[0].lower()
         present = [h for h in SIGNED_HEADERS if b"\r\n" + h.lower() + b":" in b"\r\n" + head]

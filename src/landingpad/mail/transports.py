@@ -85,10 +85,30 @@ class SMTPTransport:
                       str(message["Message-ID"]))
 
     def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
-        """Send finished (signed) bytes; the same outcome kinds as send()."""
+        """Send finished (signed) bytes; the same outcome kinds as send().
+
+        An address with a non-ASCII local part (and a message whose headers are raw
+        UTF-8 because of one) travels only with SMTPUTF8 (RFC 6531);
+        a server that doesn't offer it refuses that one message for good, nothing
+        was sent, and the connection stays usable for the next one.
+        """
         smtp = self._connection()
+        options: list[str] = []
+        head = data.split(b"\r\n\r\n", 1)[0]
+        if not (sender + recipient).isascii() or not head.isascii():
+            try:
+                smtp.ehlo_or_helo_if_needed()
+                offered = smtp.has_extn("smtputf8")
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise DeliveryError("temporary", f"EHLO failed: {exc!r}") from None
+            if not offered:
+                raise DeliveryError("permanent", "the mail server does not offer SMTPUTF8, "
+                                    "needed for an address with non-ASCII characters "
+                                    "before the @")
+            options = ["SMTPUTF8"]
         try:
-            smtp.sendmail(sender, [recipient], data)
+            smtp.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise self._refused(code, text) from None

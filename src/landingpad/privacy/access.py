@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 
 from email_validator import EmailNotValidError
-from flask import Blueprint, Response, after_this_request, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import delete, select
 from werkzeug.exceptions import BadRequest, Gone, NotFound
 
 from landingpad.mail import caps
 from landingpad.mail.message import build_message
-from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.mail.outbox import send_after_response
 from landingpad.privacy.erasure import erase_mail_copies
 from landingpad.privacy.tokens import EXPIRED, access_token, signup_for_token
 from landingpad.signup.guards import refuse_cross_site_posts
@@ -29,28 +31,21 @@ bp.before_request(require_public_site)
 bp.before_request(refuse_cross_site_posts)  # a cross-site page can't make a browser erase
 
 
-def _mail_link(app, site: Site, email: str, signup_id: int) -> None:  # noqa: ANN001
-    """Runs after the response went out: its duration can't tell anyone anything."""
-    with app.app_context():
-        config = app.config
-        link_key = link_key_of(get_session(), signup_id)
-        if link_key is None:  # erased since the request
-            return
-        if not caps.take("access", email, caps.ACCESS_PER_DAY):
-            return
-        token = access_token(signup_id, link_key)
-        url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{token}"
-        text = render_template("privacy/access_email.txt", site=site, url=url)
-        message = build_message(site, email, f"Your data at {site.title}", text,
-                                f"<p>{text}</p>".replace("\n\n", "</p><p>"),
-                                f"<access-{uuid.uuid4().hex}@{site.domain}>")
-        transport = make_transport(config)
-        try:
-            transport.send(message)
-        except DeliveryError as exc:
-            log.warning("access link for %s not sent: %s", site.domain, exc)
-        finally:
-            transport.close()
+def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None:
+    """The see-or-erase link mail, built after the response (mail.outbox); None past the cap."""
+    config = current_app.config
+    link_key = link_key_of(get_session(), signup_id)
+    if link_key is None:  # erased since the request
+        return None
+    if not caps.take("access", email, caps.ACCESS_PER_DAY):
+        return None
+    token = access_token(signup_id, link_key)
+    url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{token}"
+    # Both parts from templates: the .html one is autoescaped, so no setting becomes markup.
+    text = render_template("privacy/access_email.txt", site=site, url=url)
+    html = render_template("privacy/access_email.html", site=site, url=url)
+    return build_message(site, email, f"Your data at {site.title}", text, html,
+                         f"<access-{uuid.uuid4().hex}@{site.domain}>")
 
 
 @bp.route("/request", methods=["GET", "POST"])
@@ -74,13 +69,7 @@ def request_link() -> tuple[str, int]:
     signup_id = get_session().scalar(select(Signup.id).where(Signup.site == site.domain,
                                                              Signup.email == email))
     if signup_id is not None:
-        app = current_app._get_current_object()
-
-        @after_this_request
-        def _later(response: Response) -> Response:
-            response.call_on_close(lambda: _mail_link(app, site, email, signup_id))
-            return response
-
+        send_after_response(partial(_link_message, site, email, signup_id), "access link")
     return render_template("privacy/request.html", site=site, sent=True), 200
 
 

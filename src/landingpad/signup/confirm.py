@@ -1,15 +1,22 @@
-"""Double opt-in: the confirmation email, capped per address per day."""
+"""Double opt-in: the confirmation email, capped per address per day.
+
+Sent after the sign-up's response (mail.outbox): whether a mail goes out says
+whether the address was known, so even that decision is taken afterwards.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from email.message import EmailMessage
+from functools import partial
 
 from flask import current_app, render_template
 
 from landingpad.mail import caps
 from landingpad.mail.message import build_message
-from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.mail.outbox import send_after_response
+from landingpad.privacy.erasure import suppressed
 from landingpad.privacy.tokens import confirm_token
 from landingpad.sites import Site
 from landingpad.storage import get_session
@@ -18,28 +25,35 @@ from landingpad.storage.signups import link_key_of
 log = logging.getLogger(__name__)
 
 
-def send_confirmation(site: Site, email: str, signup_id: int) -> bool:
-    """Email the confirmation link, unless this address had its quota today. True if sent."""
+def confirm_after_response(site: Site, email: str, signup_id: int, confirmed: bool) -> None:
+    """Queue the confirmation mail a sign-up may need; decided and sent after the response."""
+    send_after_response(partial(confirmation_message, site, email, signup_id, confirmed),
+                        "confirmation mail")
+
+
+def confirmation_message(site: Site, email: str, signup_id: int,
+                         confirmed: bool) -> EmailMessage | None:
+    """The confirmation mail for a sign-up, or None when none is due.
+
+    Due for an unconfirmed sign-up on a double opt-in site, and for an address
+    that unsubscribed or was forgotten (on any site): anyone can type an address
+    into a single opt-in form, so it is mailed again only once its owner confirms.
+    At most CONFIRMS_PER_DAY per address.
+    """
     config = current_app.config
+    if not (site.double_optin and not confirmed) and not suppressed(
+            get_session(), config["SECRET_KEY"], [email]):
+        return None
     if not caps.take("confirm", email, config["CONFIRMS_PER_DAY"]):
         log.info("confirmation cap reached for a sign-up on %s", site.domain)
-        return False
+        return None
     link_key = link_key_of(get_session(), signup_id)
     if link_key is None:  # erased since the sign-up
-        return False
+        return None
     token = confirm_token(signup_id, link_key)
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/confirm/{token}"
     text = render_template("signup/confirm_email.txt", site=site, url=url)
     html = render_template("signup/confirm_email.html", site=site, url=url)
-    message = build_message(site, email, f"Please confirm your sign-up to {site.title}", text,
-                            html, f"<confirm-{uuid.uuid4().hex}@{site.domain}>")
-    transport = make_transport(config)
-    try:
-        transport.send(message)
-    except DeliveryError as exc:
-        # The sign-up is stored either way; the visitor can sign up again for a new link.
-        log.warning("confirmation mail for %s not sent: %s", site.domain, exc)
-        return False
-    finally:
-        transport.close()
-    return True
+    # The sign-up is stored either way: if this mail fails, signing up again sends a new one.
+    return build_message(site, email, f"Please confirm your sign-up to {site.title}", text,
+                         html, f"<confirm-{uuid.uuid4().hex}@{site.domain}>")

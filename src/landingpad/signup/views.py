@@ -11,10 +11,10 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
-from landingpad.privacy.erasure import suppressed, unsuppress
+from landingpad.privacy.erasure import unsuppress
 from landingpad.privacy.tokens import EXPIRED, signup_for_token
 from landingpad.ratelimit import ROUTE_LIMITS
-from landingpad.signup.confirm import send_confirmation
+from landingpad.signup.confirm import confirm_after_response
 from landingpad.signup.forms import SignupForm
 from landingpad.signup.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
@@ -84,15 +84,10 @@ def signup() -> Response:
         get_session(), site=site.domain, email=form.normalised_email,
         interests=form.interests.data or [], consent_version=site.consent_version,
         consent_text=site.consent_text)
-    if (site.double_optin and not confirmed) or _suppressed(form.normalised_email):
-        # An address that unsubscribed (or was forgotten) is mailed again only once
-        # its owner confirms: anyone can type an address into a single opt-in form.
-        send_confirmation(site, form.normalised_email, signup_id)
+    # Whether a confirmation is due (and its mail) is settled after the response: its
+    # duration must not tell a new address from a known or suppressed one.
+    confirm_after_response(site, form.normalised_email, signup_id, confirmed)
     return redirect(url_for(".thanks"), 303)
-
-
-def _suppressed(email: str) -> bool:
-    return bool(suppressed(get_session(), current_app.config["SECRET_KEY"], [email]))
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])

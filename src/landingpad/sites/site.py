@@ -19,7 +19,10 @@ from email_validator import EmailNotValidError, validate_email
 from landingpad.files import UnsafePath, safe_url_path
 from landingpad.sites.host import InvalidHost, normalize_host
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, DEL, C1 with NEL U+0085) and Unicode's line and paragraph
+# separators: each is a line break to some reader (str.splitlines, mail clients, logs).
+# Lone surrogates can't even be written as UTF-8.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 # Same-origin paths only: a logo must never make a visitor contact a third party.
@@ -33,8 +36,10 @@ def _text(limit: int) -> Callable[[Any], str]:
         if not isinstance(value, str):
             raise ValueError("must be a string")
         value = value.strip()
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters (line breaks, NUL, ...)")
+        found = _CONTROL.search(value)
+        if found:
+            raise ValueError("must not contain control characters or line breaks "
+                             f"(found U+{ord(found.group()):04X})")
         if len(value) > limit:
             raise ValueError(f"must be at most {limit} characters")
         return value

@@ -3,15 +3,7 @@ import re
 import dkim
 
 from tests.unit.announce.test_send import send
-
-
-def dns_from(record: str):
-    name, value = re.match(r"(\S+) IN TXT \"(.+)\"", record).groups()
-
-    def lookup(query: bytes, timeout: int = 5) -> bytes | None:
-        return value.encode() if query.decode() == name else None
-
-    return lookup
+from tests.unit.mail.zone import resolver as dns_from  # the record as DNS holds it
 
 
 def test_signed_mail_verifies_and_covers_the_unsubscribe_headers(runner, smtp_app, sink,

@@ -1,0 +1,70 @@
+"""The one way a public request sends mail: after its response is complete.
+
+How long a request takes must not say whether an address is known (a new
+sign-up gets a confirmation mail, a known one doesn't; a privacy request for a
+known address gets a link). So the view only hands over a function; deciding
+whether to send (suppression list, daily caps), building, signing and the SMTP
+conversation all run once the response has gone out (WSGI ``close()``, which
+uWSGI calls after the last byte is written).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+
+from flask import Flask, Response, after_this_request, current_app, has_request_context
+
+from landingpad.mail.transports import DeliveryError, make_transport
+
+log = logging.getLogger(__name__)
+
+# Returns the message to send, or None when it decided not to send one.
+Build = Callable[[], EmailMessage | None]
+
+
+def send_after_response(build: Build, what: str = "mail") -> None:
+    """Run ``build`` and send what it returns once the current response is complete.
+
+    ``build`` runs in an app context of its own (the request is over by then):
+    it may use the database and render templates. Outside a request (CLI) it
+    runs at once. ``what`` names the mail in log lines (never the address).
+    """
+    app: Flask = current_app._get_current_object()
+    if not has_request_context():
+        deliver(app, build, what)
+        return
+
+    @after_this_request
+    def _later(response: Response) -> Response:
+        response.call_on_close(lambda: deliver(app, build, what))
+        return response
+
+
+def deliver(app: Flask, build: Build, what: str = "mail") -> bool:
+    """Build and send one mail now; True if the transport took it.
+
+    Never raises: by now there is nobody to answer, so a failure is logged.
+    """
+    domain = "a site"
+    with app.app_context():
+        try:
+            message = build()
+            if message is None:
+                return False
+            domain = message["From"].addresses[0].domain
+            transport = make_transport(app.config)
+            try:
+                transport.send(message)
+            finally:
+                transport.close()
+        except DeliveryError as exc:
+            # The reply may quote the address: log the kind and the reply code only.
+            log.warning("%s for %s not sent (%s, reply %s)", what, domain, exc.kind,
+                        exc.reply.split(" ", 1)[0] if exc.reply[:1].isdigit() else "none")
+            return False
+        except Exception:
+            log.exception("%s not sent: building or sending it failed", what)
+            return False
+    return True
