@@ -32,11 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ratelimit.init_app(app)  # after the routes it limits
     configure_errors(app)
     if app.config["ADMIN_HOST"]:
-        from landingpad.admin import HostDispatch, create_admin_app
+        from landingpad.admin import EntranceDispatch, create_admin_app
 
         admin = create_admin_app(app)
         app.extensions["landingpad.admin"] = admin
-        app.wsgi_app = HostDispatch(app.wsgi_app, admin.wsgi_app, app.config["ADMIN_HOST"])
+        # By the listener a request came in through, never by its Host: see landingpad.admin.
+        app.wsgi_app = EntranceDispatch(app.wsgi_app, admin.wsgi_app)
     return app
 
 

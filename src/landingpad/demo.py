@@ -72,12 +72,17 @@ def demo(port: int, no_nginx: bool) -> None:
         if not no_nginx:
             click.echo("nginx is not installed (apt-get install nginx-light, or ./run demo "
                        "installs it): serving with uWSGI alone.\n")
-        _print_urls(app, port)
-        click.get_current_context().invoke(serve, port=port)
+        # The admin area gets a port of its own: the public one never reaches it.
+        admin_port = port + 1 if app.config["ADMIN_HOST"] and port < 65535 else None
+        _print_urls(app, port, admin_port)
+        click.get_current_context().invoke(serve, port=port, admin_port=admin_port)
         return
 
+    # With LANDINGPAD_ADMIN_HOST set, nginx gets the admin server block (on the same port,
+    # chosen by name): the only way into the admin area.
     options = DeployOptions(deploy_dir=str(app.config["DEPLOY_DIR"]), data_dir=str(data_dir),
-                            listen=f"127.0.0.1:{port}", processes=2, sites_file=str(sites_file))
+                            listen=f"127.0.0.1:{port}", processes=2, sites_file=str(sites_file),
+                            admin_host=app.config["ADMIN_HOST"])
     stack = Stack(options, nginx)
     if (pid := stack.running_pid()) is not None:
         raise click.ClickException(f"a demo is already running on this data dir (nginx pid {pid})")
@@ -105,8 +110,11 @@ def demo(port: int, no_nginx: bool) -> None:
         stack.stop()
 
 
-def _print_urls(app, port: int) -> None:  # noqa: ANN001
+def _print_urls(app, port: int, admin_port: int | None = None) -> None:  # noqa: ANN001
     click.echo("Open these in a browser (*.localhost needs no DNS setup):")
     for domain in app.extensions["landingpad.sites"].domains():
         click.echo(f"  http://{domain}:{port}/")
+    if admin_host := app.config["ADMIN_HOST"]:
+        click.echo(f"\nAdmin area: http://{admin_host}:{admin_port or port}/ "
+                   "(accounts: landingpad user create)")
     click.echo("\nExport the sign-ups with:  landingpad export\n")

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
+
+from landingpad.sites.host import InvalidHost, request_host_name
+from landingpad.sites.registry import request_host
+
+# The admin door: a WSGI variable only the admin listener sets (nginx's admin server block
+# with `uwsgi_param`, `landingpad serve --admin-port` with a uWSGI route). A client can't
+# set it: request headers arrive as HTTP_* keys. Never decided by the Host, which the
+# client chooses.
+ENTRANCE = "LANDINGPAD_ENTRANCE"
+ADMIN_ENTRANCE = "admin"
 
 # Strict by default; a page with an inline <style> adds that style's hash.
 _CSP = ("default-src 'none'; style-src 'self'{styles}; img-src 'self'; "
@@ -37,15 +49,30 @@ def security_headers(secure: bool, style_hash: str | None = None) -> tuple[tuple
     return (*headers, HSTS) if secure else headers
 
 
+def through_admin_door(environ: Mapping[str, Any]) -> bool:
+    """Whether the request came in through the admin listener."""
+    return environ.get(ENTRANCE) == ADMIN_ENTRANCE
+
+
+def is_admin_request(environ: Mapping[str, Any], admin_host: str) -> bool:
+    """Through the admin door and for the admin host (any spelling that normalises to it,
+    ASCII only): the only requests the admin area answers."""
+    if not admin_host or not through_admin_door(environ):
+        return False
+    try:
+        return request_host_name(request_host(environ)) == admin_host
+    except InvalidHost:
+        return False
+
+
 class NoPublicCookieSessions(SecureCookieSessionInterface):
-    """Sessions only ever set a cookie on the admin host: public pages stay cookie-free."""
+    """Sessions only ever set a cookie through the admin door: public pages stay cookie-free."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return request.is_secure  # Secure whenever the admin is served over TLS
 
     def should_set_cookie(self, app: Flask, session) -> bool:  # noqa: ANN001
-        admin_host = app.config.get("ADMIN_HOST")
-        if not admin_host or request.host.split(":")[0].lower() != admin_host:
+        if not is_admin_request(request.environ, app.config.get("ADMIN_HOST") or ""):
             return False
         return super().should_set_cookie(app, session)
 

@@ -1,8 +1,11 @@
-"""The owner's admin area: a Flask app of its own, reached only on LANDINGPAD_ADMIN_HOST.
+"""The owner's admin area: a Flask app of its own, behind its own door.
 
 It shares configuration, the database and the site registry with the public
-app, but not its routes: a public host can't reach an admin URL, and the
-admin host serves no public page, whatever the paths.
+app, but not its routes. It answers only requests that came in through the
+admin listener (nginx's admin server block, ``landingpad serve --admin-port``),
+which says so with a WSGI variable a client can't set, and only for
+LANDINGPAD_ADMIN_HOST. A public listener never reaches it, whatever the Host;
+the admin host serves no public page, whatever the paths.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, abort, current_app, request
 from flask_wtf import CSRFProtect
 
-from landingpad.sites.host import InvalidHost, normalize_host
+from landingpad.security import is_admin_request, through_admin_door
+from landingpad.sites import refuse_non_ascii_host
 
 
 def create_admin_app(public: Flask) -> Flask:
@@ -28,6 +32,8 @@ def create_admin_app(public: Flask) -> Flask:
     app = Flask("landingpad", root_path=str(Path(__file__).resolve().parent.parent))
     app.config.update(public.config)
     app.extensions.update(public.extensions)  # the same engine, registry and tokens
+    # First of all, before CSRF, sessions or the database: the door and the host.
+    app.before_request(_only_the_admin_door)
     app.teardown_appcontext(close_session)
     configure_templates(app)
     security.init_app(app)
@@ -40,16 +46,28 @@ def create_admin_app(public: Flask) -> Flask:
     return app
 
 
-class HostDispatch:
-    """WSGI: requests for the admin host go to the admin app, all others to the public one."""
+def _only_the_admin_door() -> None:
+    """404 for anything but the admin host through the admin door; 400 for a non-ASCII Host.
 
-    def __init__(self, public: Callable, admin: Callable, admin_host: str) -> None:
-        self.public, self.admin, self.admin_host = public, admin, admin_host
+    The dispatcher already sends only admin-door requests here: this holds even if
+    the admin app is ever mounted some other way.
+    """
+    refuse_non_ascii_host()
+    if not is_admin_request(request.environ, current_app.config["ADMIN_HOST"]):
+        abort(404)
+
+
+class EntranceDispatch:
+    """WSGI: what came in through the admin door goes to the admin app, all else to the public.
+
+    The door is the ``LANDINGPAD_ENTRANCE`` variable only the admin listener sets,
+    never the Host header: a Host of the admin's name on a public listener gets the
+    public app (which serves the admin host nothing).
+    """
+
+    def __init__(self, public: Callable, admin: Callable) -> None:
+        self.public, self.admin = public, admin
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        try:
-            host = normalize_host(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
-        except InvalidHost:
-            host = ""
-        app = self.admin if host == self.admin_host else self.public
+        app = self.admin if through_admin_door(environ) else self.public
         return app(environ, start_response)

@@ -55,7 +55,16 @@ def create_user(session: Session, email: str, password: str) -> User:
 def set_password(session: Session, user: User, password: str) -> None:
     check_password_strength(password)
     user.password_hash = HASHER.hash(password)
-    user.session_version += 1  # log out every existing session
+    end_sessions(session, user)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """Log the account out everywhere: every session cookie issued so far is refused.
+
+    The cookie holds the version it was issued under; a copy of it stays valid
+    until this number moves on.
+    """
+    user.session_version += 1
     session.commit()
 
 

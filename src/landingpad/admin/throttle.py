@@ -14,9 +14,13 @@ PER_CLIENT = "20 per 15 minutes"
 
 
 def keys(email: str) -> list[tuple[str, str]]:
-    """(rate, key) pairs for an attempt: the account first, then the client."""
+    """(rate, key) pairs for an attempt: the account first, then the client.
+
+    The client is counted for the admin area as a whole, not per raw Host: another
+    port or spelling of the admin host must not start a fresh count.
+    """
     return [(PER_ACCOUNT, ratelimit.address_key("login", email.strip())),
-            (PER_CLIENT, "login-client:" + ratelimit.client_key())]
+            (PER_CLIENT, "login-client:" + ratelimit.client_key(scope="admin"))]
 
 
 def blocked_for(pairs: list[tuple[str, str]]) -> int:

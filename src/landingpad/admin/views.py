@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from flask import (
     Blueprint,
@@ -23,7 +25,7 @@ from sqlalchemy import delete, select
 from werkzeug.exceptions import TooManyRequests
 
 from landingpad.admin import throttle
-from landingpad.admin.accounts import authenticate
+from landingpad.admin.accounts import authenticate, end_sessions
 from landingpad.admin.chart import bar_chart
 from landingpad.admin.forms import DeleteForm, LoginForm, LogoutForm
 from landingpad.admin.queries import STATES, Filters, daily_counts, domain_stats, search
@@ -72,10 +74,22 @@ def _forms() -> dict:
     return {"logout_form": LogoutForm() if user else None, "user": user}
 
 
+# A path (and query) on this host: printable ASCII without spaces or backslashes, one
+# leading slash. Browsers drop tabs and newlines from a Location and read "\\" as "/",
+# so "/\tevil.example" or "/\\evil.example" would leave for another host.
+_LOCAL_PATH = re.compile(r"/(?![/\\])[!-\[\]-~]*")
+
+
 def _safe_next(target: str | None) -> str:
-    # Only paths on this host: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """``target`` if it is a path on the admin host, else the dashboard: never an open redirect.
+
+    Checked once more after percent-decoding, so nothing decoded later (a proxy, a
+    browser) can turn it into "//host" or a control character either.
+    """
+    if target and len(target) <= 2048 and _LOCAL_PATH.fullmatch(target):
+        decoded = unquote(target)
+        if decoded.isascii() and _LOCAL_PATH.fullmatch(decoded.replace(" ", "+")):
+            return target
     return url_for("admin.dashboard")
 
 
@@ -106,6 +120,10 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Response:
     if LogoutForm().validate_on_submit():
+        if g.user is not None:
+            # The session lives in a signed cookie: a copy made before now would still
+            # verify. A new session version refuses every cookie issued until now.
+            end_sessions(get_session(), g.user)
         session.clear()
         flash("You are logged out.", "info")
     return redirect(url_for("admin.login"))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from landingpad.logs import ADDRESS_PLACEHOLDER, CLIENT_VAR, SECRET_PATH, TOKEN_PLACEHOLDER
+from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
 
 # No %(addr): request logs never hold the visitor's IP address. %(uri) is REQUEST_URI,
 # with a link's token replaced (PRIVATE_ROUTES below, and nginx's params).
@@ -80,10 +81,19 @@ def app_options(processes: int) -> list[tuple[str, str | None]]:
     ]
 
 
-def http_args(bind: str, processes: int) -> list[str]:
-    """A standalone HTTP server (uWSGI's HTTP router) for local use."""
+def http_args(bind: str, processes: int, admin_bind: str | None = None) -> list[str]:
+    """A standalone HTTP server (uWSGI's HTTP router) for local use.
+
+    ``admin_bind`` adds a second listener, the admin door. The router sets SERVER_PORT
+    from the socket a request came in on (never from the request), and a route turns
+    that port into the variable nginx's admin server block sets in production.
+    """
     args = [uwsgi_binary(), "--http", bind, "--http-keepalive",
             "--static-map", f"/static={STATIC_DIR}"]
+    if admin_bind:
+        port = admin_bind.rpartition(":")[2]
+        args += ["--http", admin_bind, "--route-if",
+                 f"equal:${{SERVER_PORT}};{port} addvar:{ENTRANCE}={ADMIN_ENTRANCE}"]
     for name, value in app_options(processes):
         args += [f"--{name}"] + ([value] if value is not None else [])
     return args

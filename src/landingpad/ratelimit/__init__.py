@@ -97,9 +97,10 @@ def _digest(value: str) -> str:
     return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def client_key() -> str:
-    """The site and an HMAC of the client's address: Redis never holds an address."""
-    return f"{_site_name()}:{_digest(client_network(client_address()))}"
+def client_key(scope: str | None = None) -> str:
+    """The site (or ``scope``, e.g. the admin area, which is no site) and an HMAC of the
+    client's address: Redis never holds an address."""
+    return f"{scope or _site_name()}:{_digest(client_network(client_address()))}"
 
 
 def client_network(address: str) -> str:

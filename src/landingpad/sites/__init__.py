@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import BadRequest, NotFound
 
-from landingpad.sites.host import InvalidHost
-from landingpad.sites.registry import SiteRegistry
+from landingpad.sites.host import InvalidHost, check_request_host, request_host_name
+from landingpad.sites.registry import SiteRegistry, request_host
 from landingpad.sites.site import Site
 
 __all__ = ["Site", "SiteRegistry", "current_site", "get_registry", "init_app",
-           "require_public_site"]
+           "refuse_non_ascii_host", "require_public_site"]
 
 
 def init_app(app: Flask) -> None:
@@ -18,6 +18,15 @@ def init_app(app: Flask) -> None:
         app.config["SITES"],
         check_seconds=app.config["SITES_CHECK_SECONDS"],
     )
+    app.before_request(refuse_non_ascii_host)  # every route, a 404 one included
+
+
+def refuse_non_ascii_host() -> None:
+    """400 for a raw Host that is not ASCII, before anything could IDNA-map it to a name."""
+    try:
+        check_request_host(request_host(request.environ))
+    except InvalidHost as exc:
+        raise BadRequest(f"The host name of this request is not valid ({exc}).") from None
 
 
 def get_registry(app: Flask | None = None) -> SiteRegistry:
@@ -45,7 +54,15 @@ def require_public_site() -> None:
     anything else runs (400/404 early), and public bodies are kept small.
     """
     admin_host = current_app.config["ADMIN_HOST"]
-    if admin_host and request.host.split(":")[0].lower() == admin_host:
+    if admin_host and _names_host(admin_host):
         raise NotFound()
     current_site()
     request.max_content_length = current_app.config["MAX_FORM_BYTES"]
+
+
+def _names_host(host: str) -> bool:
+    """Whether the request's Host is ``host`` in any spelling that normalises to it."""
+    try:
+        return request_host_name(request.host) == host
+    except InvalidHost:
+        return False  # not a host name at all: current_site() answers 400

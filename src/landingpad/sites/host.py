@@ -51,3 +51,21 @@ def normalize_host(raw: str) -> str:
         except (idna.IDNAError, UnicodeError) as exc:
             raise InvalidHost(f"invalid punycode label: {exc}") from None
     return host
+
+
+def check_request_host(raw: str) -> str:
+    """``raw`` unchanged if a request may name it; InvalidHost for a Host that is not ASCII.
+
+    Browsers send an international name in its ASCII (xn--) form. Raw non-ASCII bytes
+    would go through IDNA/UTS46 mapping, which folds fullwidth letters, soft hyphens,
+    joiners and compatibility characters into other names: one site (or the admin
+    host) could be reached under many spellings. Refused before any mapping.
+    """
+    if not raw.isascii():
+        raise InvalidHost("the host name is not ASCII (send an international name as xn--)")
+    return raw
+
+
+def request_host_name(raw: str) -> str:
+    """The normalised host a request names (InvalidHost for a non-ASCII or bad one)."""
+    return normalize_host(check_request_host(raw))

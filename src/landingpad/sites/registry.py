@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from landingpad.sites import params
-from landingpad.sites.host import normalize_host
+from landingpad.sites.host import check_request_host, normalize_host
 from landingpad.sites.site import ENVIRON_KEYS, Site, build_site, parse_value
 from landingpad.sites.sitesfile import SitesConfig, SitesFileError, load_sites
 
@@ -112,8 +112,10 @@ class SiteRegistry:
         Raises InvalidHost for a host that is not a host name.
         """
         self._maybe_reload()
+        # A non-ASCII Host is refused before IDNA mapping could fold it into a site's name.
+        host = check_request_host(request_host(environ))
         # Cached on the values as they arrive: a hit costs a few dict lookups.
-        return self._lookup(request_host(environ), raw_overrides(environ))
+        return self._lookup(host, raw_overrides(environ))
 
     def site_for_host(self, host: str) -> Site | None:
         """The Site the sites file gives a host (no nginx params): CLI and admin."""

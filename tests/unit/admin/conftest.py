@@ -2,20 +2,38 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask.testing import FlaskClient
 
 from landingpad import create_app
 from landingpad.admin.accounts import create_user
+from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
 from landingpad.storage import session_factory
 from landingpad.storage.models import Signup
 from landingpad.storage.types import utcnow
 
 ADMIN = "admin.test"
 PASSWORD = "correct horse battery"
+# What nginx's admin server block adds to every request it passes on (the admin door).
+ADMIN_DOOR = {ENTRANCE: ADMIN_ENTRANCE}
+
+
+class NginxClient(FlaskClient):
+    """A test client that enters as behind the rendered nginx on one shared listener: a
+    request whose Host nginx matches to the admin block's server_name (case-insensitive,
+    port and trailing dot dropped) comes in through the admin door, all others through
+    the public one. Tests of the door itself use a plain FlaskClient."""
+
+    def run_wsgi_app(self, environ, buffered=False):
+        host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0].rstrip(".").lower()
+        if host == ADMIN:
+            environ.setdefault(ENTRANCE, ADMIN_ENTRANCE)
+        return super().run_wsgi_app(environ, buffered=buffered)
 
 
 @pytest.fixture
 def app(app_config):
     app = create_app({**app_config, "ADMIN_HOST": ADMIN})
+    app.test_client_class = NginxClient
     with session_factory(app)() as session:
         create_user(session, "owner@example.com", PASSWORD)
     yield app

@@ -131,12 +131,20 @@ def test_admin_host_never_serves_public_pages(app_config):
     # Even when the admin host is also (wrongly) listed as a site.
     sites = Path(app_config["DATA_DIR"]) / "sites.toml"
     sites.write_text(sites.read_text() + '[sites."admin.test"]\n')
+    from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
+
     client = create_app({**app_config, "ADMIN_HOST": "admin.test"}).test_client()
+    door = {ENTRANCE: ADMIN_ENTRANCE}  # what nginx's admin server block adds
     for _ in range(2):  # the second would come from the page cache
-        response = client.get("/", headers={"Host": "admin.test"})
+        for host in ("admin.test", "ADMIN.test.", "admin.test:8080"):
+            public = client.get("/", headers={"Host": host})  # a public listener
+            assert public.status_code == 404 and b'name="token"' not in public.data
+        response = client.get("/", headers={"Host": "admin.test"}, environ_base=door)
         assert response.status_code == 302 and response.headers["Location"].startswith("/login")
         assert b'name="token"' not in response.data
-    assert client.get("/privacy", headers={"Host": "admin.test"}).status_code == 404
+    for environ in ({}, door):
+        assert client.get("/privacy", headers={"Host": "admin.test"},
+                          environ_base=environ).status_code == 404
 
 
 def test_page_cache_off_renders_every_time(app_config):
