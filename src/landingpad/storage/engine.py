@@ -42,13 +42,15 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
             # Made 0600 before SQLite opens it: SQLite gives the -wal and -shm files
             # the main file's mode, so all three stay private whatever the umask.
             create_private(Path(parsed.database))
-        engine = create_engine(url, connect_args={"timeout": 10})
+        # hide_parameters: a failed statement's log line and traceback never carry
+        # the addresses it was bound to.
+        engine = create_engine(url, connect_args={"timeout": 10}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A pool per process: N nodes x processes x (pool_size + max_overflow) must stay
     # under the server's max_connections (docs/scale-out.md).
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size,
-                         max_overflow=max_overflow, pool_timeout=10)
+                         max_overflow=max_overflow, pool_timeout=10, hide_parameters=True)
 
 
 _lock_files: dict[tuple[str, int], int] = {}

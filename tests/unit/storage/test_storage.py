@@ -117,3 +117,12 @@ def test_sqlite_writers_queue_on_a_kernel_lock(tmp_path):
     os.close(fd)
     engine.dispose()
     assert write_lock(make_engine("postgresql+psycopg://u@/d")).__class__.__name__ == "nullcontext"
+
+
+def test_a_failed_statement_never_shows_the_addresses_it_was_bound_to(database_url):
+    engine = make_engine(database_url)
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as info:
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE email = :e"),
+                     {"e": "secret.person@example.com"})
+    engine.dispose()
+    assert "secret.person" not in str(info.value)
