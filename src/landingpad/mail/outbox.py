@@ -11,8 +11,10 @@ uWSGI calls after the last byte is written).
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context
 
@@ -64,7 +66,12 @@ def deliver(app: Flask, build: Build, what: str = "mail") -> bool:
             log.warning("%s for %s not sent (%s, reply %s)", what, domain, exc.kind,
                         exc.reply.split(" ", 1)[0] if exc.reply[:1].isdigit() else "none")
             return False
-        except Exception:
-            log.exception("%s not sent: building or sending it failed", what)
+        except Exception as exc:
+            # Not log.exception: the exception's text may quote the address. The
+            # type and where it was raised are enough to find the fault.
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}"
+                               for f in reversed(frames[-4:]))
+            log.error("%s not sent: %s raised at %s", what, type(exc).__name__, where)
             return False
     return True

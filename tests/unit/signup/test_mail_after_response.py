@@ -104,3 +104,17 @@ def test_a_mail_that_fails_after_the_response_is_logged_not_raised(app, client, 
     [line] = [r.getMessage() for r in caplog.records if "not sent" in r.getMessage()]
     assert "confirmation mail for bikes.test not sent (temporary" in line
     assert "alice" not in line  # never the address
+
+
+def test_an_unexpected_failure_after_the_response_logs_where_but_not_the_address(app, caplog):
+    from landingpad.mail.outbox import deliver
+
+    def build():
+        raise ValueError("cannot encode carol.secret@example.com")
+
+    caplog.set_level(logging.WARNING)
+    assert deliver(app, build, "confirmation mail") is False
+    [record] = [r for r in caplog.records if "not sent" in r.getMessage()]
+    text = record.getMessage() + (record.exc_text or "")
+    assert "ValueError" in text and "test_mail_after_response.py" in text
+    assert "carol" not in text and record.exc_info is None
