@@ -91,3 +91,26 @@ def test_a_non_ascii_local_part_makes_a_utf8_message_for_smtputf8(address):
     [to] = parse(data)["To"].addresses
     assert to.addr_spec == envelope_address(address)
     assert "Café" in str(parse(data)["From"])
+
+
+@pytest.mark.parametrize("added", [
+    b"Reply-To: Support <phish@attacker.test>\r\n",  # a confirmation mail has none
+    b"From: Coffee <hello@coffee.test>\r\n",          # a second From on top
+    b"Subject: Urgent: verify your account\r\n",
+    b"List-Unsubscribe: <https://attacker.test/u>\r\n",
+])
+def test_a_header_added_after_signing_breaks_the_signature(added, tmp_path):
+    # Someone who signs up their own address gets a signed mail from the site; adding
+    # a header to it and sending it on must not keep the site's DKIM pass.
+    import dkim
+
+    record = generate(tmp_path, "coffee.test")
+    message = build_message(site("Coffee"), "me@example.com", "Please confirm", "t",
+                            "<p>h</p>", "<id@coffee.test>")
+    raw = Signer(tmp_path)(message)
+    assert dkim.verify(raw, dnsfunc=resolver(record))
+    signature_end = raw.index(b"\r\n", raw.index(b"b=")) + 2
+    while raw[signature_end:signature_end + 1] in (b" ", b"\t"):  # folded lines
+        signature_end = raw.index(b"\r\n", signature_end) + 2
+    tampered = raw[:signature_end] + added + raw[signature_end:]
+    assert not dkim.verify(tampered, dnsfunc=resolver(record))
