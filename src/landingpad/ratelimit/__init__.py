@@ -73,16 +73,21 @@ def _trusted(peer: str,
 
 
 def client_address() -> str:
-    """The visitor's address: the peer, or X-Real-IP when the peer is a trusted proxy.
+    """The visitor's address, as the server in front saw it.
 
-    The peer is LANDINGPAD_CLIENT, set by our nginx config and uWSGI routes (REMOTE_ADDR
-    holds a placeholder there, so uWSGI's own log lines can't name anyone; a client
-    can't set a variable without the HTTP_ prefix), else REMOTE_ADDR (other servers).
-    Our nginx config sets X-Real-IP itself (a client's own header of that name is
-    replaced), so only a proxy we know can choose who is counted.
+    Our nginx config and `landingpad serve`'s uWSGI routes put the peer in
+    LANDINGPAD_CLIENT (REMOTE_ADDR holds a placeholder there, so uWSGI's own log
+    lines can't name anyone; a client can't set a variable without the HTTP_
+    prefix). When it is set, that is the answer: a header can't change it. (With a
+    proxy in front of our nginx, nginx's realip module makes $remote_addr the
+    client.) Only under another server, without it, is X-Real-IP believed, and only
+    from a peer in LANDINGPAD_TRUSTED_PROXIES.
     """
     environ = request.environ
-    peer = environ.get(logs.CLIENT_VAR) or environ.get("REMOTE_ADDR") or ""
+    client = environ.get(logs.CLIENT_VAR)
+    if client:
+        return client
+    peer = environ.get("REMOTE_ADDR") or ""
     real = environ.get("HTTP_X_REAL_IP", "").strip()
     if real and _trusted(peer, current_app.config["TRUSTED_PROXIES"]):
         try:

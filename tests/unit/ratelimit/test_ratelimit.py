@@ -102,6 +102,17 @@ def test_the_client_is_the_variable_the_server_in_front_sets(client, send):
     assert codes == [303, 303, 303] and over.status_code == 429
 
 
+def test_x_real_ip_is_ignored_when_the_server_in_front_names_the_client(client, send):
+    # `landingpad serve` listens on loopback and its uWSGI route sets LANDINGPAD_CLIENT
+    # to the peer (127.0.0.1, a "trusted proxy"): a visitor's own X-Real-IP header
+    # must not pick a fresh client for each request.
+    def spoofed(i):
+        return send(client, environ={"REMOTE_ADDR": "-", "LANDINGPAD_CLIENT": "127.0.0.1"},
+                    real_ip=f"203.0.113.{i}")
+
+    assert [spoofed(i) for i in range(5)] == [303, 303, 303, 429, 429]
+
+
 def test_privacy_requests_are_limited_per_client(client):
     def ask():
         return client.post("/privacy/request", data={"email": "nobody@example.com"},
