@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from email import policy
@@ -175,3 +176,62 @@ def test_through_nginx_the_answer_comes_before_a_slow_server_takes_the_mail(
             time.sleep(0.05)
         assert len(slow_sink.handler.times) == number, f"the mail of {path} arrives"
         assert slow_sink.handler.times[-1] > answered, path  # taken after the answer
+
+
+@pytest.fixture
+def served_with_slow_mail(cli_env, slow_sink):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.servers import free_port, stop, wait_for_http
+
+    port = free_port()
+    env = {**os.environ, **cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0",
+           "LANDINGPAD_MAIL_TRANSPORT": "smtp", "LANDINGPAD_SMTP_HOST": "127.0.0.1",
+           "LANDINGPAD_SMTP_PORT": str(slow_sink.port), "LANDINGPAD_SMTP_TIMEOUT": "20"}
+    landingpad = Path(sys.executable).with_name("landingpad")
+    # One worker: the next request can only be answered by the worker that owes the mail.
+    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_http(port, host="bikes.test", proc=proc)
+        yield port
+    finally:
+        stop(proc)
+
+
+@pytest.mark.functional
+def test_through_serve_the_next_request_on_the_connection_is_not_held_by_the_mail(
+        served_with_slow_mail, slow_sink):
+    # uWSGI's HTTP router reads the next request of a kept-alive connection only once
+    # the worker's close() returns: were the mail sent there, a privacy request
+    # followed by GET / would say whether the address is known (slow) or not (fast).
+    import http.client
+
+    port = served_with_slow_mail
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/", headers={"Host": "bikes.test"})
+    page = conn.getresponse().read()
+    token = page.split(b'name="token" value="')[1].split(b'"')[0].decode()
+    body = urlencode({"email": "known@example.com", "consent": "y", "token": token})
+    conn.request("POST", "/signup", body, {"Host": "bikes.test", **FORM})
+    assert conn.getresponse().read() is not None
+    deadline = time.monotonic() + 20  # bikes.test is double opt-in: a confirmation is due
+    while not slow_sink.handler.times and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slow_sink.handler.times, "the confirmation arrives"
+    slow_sink.handler.times.clear()
+    conn.request("POST", "/privacy/request", urlencode({"email": "known@example.com"}),
+                 {"Host": "bikes.test", **FORM})
+    response = conn.getresponse()
+    assert response.status == 200 and response.read()
+    conn.request("GET", "/", headers={"Host": "bikes.test"})
+    assert conn.getresponse().status == 200
+    answered = time.monotonic()
+    while not slow_sink.handler.times and time.monotonic() < deadline + 20:
+        time.sleep(0.05)
+    conn.close()
+    assert slow_sink.handler.times, "the access link arrives"
+    # The SMTP server took the link's mail (3 s after DATA began) after GET / was answered.
+    assert answered < slow_sink.handler.times[0]

@@ -11,6 +11,9 @@ uWSGI calls after the last byte is written).
 from __future__ import annotations
 
 import logging
+import os
+import queue
+import threading
 import traceback
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -38,10 +41,82 @@ def send_after_response(build: Build, what: str = "mail") -> None:
         deliver(app, build, what)
         return
 
+    later = _background.put if _under_uwsgi() else _run
+
     @after_this_request
     def _later(response: Response) -> Response:
-        response.call_on_close(lambda: deliver(app, build, what))
+        response.call_on_close(lambda: later((app, build, what)))
         return response
+
+
+def _under_uwsgi() -> bool:
+    try:
+        import uwsgi  # noqa: F401 - only importable inside a uWSGI worker
+    except ImportError:
+        return False
+    return True
+
+
+Job = tuple[Flask, Build, str]
+
+
+def _run(job: Job) -> None:
+    deliver(*job)
+
+
+class _Background:
+    """One thread per worker process that delivers queued mail, in order.
+
+    Started on first use in each process (a thread does not survive uWSGI's fork).
+    On a graceful worker exit (reload, max-requests) what is queued is still sent,
+    for up to DRAIN_SECONDS.
+    """
+
+    DRAIN_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def put(self, job: Job) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._start()
+        self._queue.put(job)
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="landingpad-outbox",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            import uwsgi
+
+            previous = getattr(uwsgi, "atexit", None)
+
+            def at_exit() -> None:
+                self.drain()
+                if previous:
+                    previous()
+
+            uwsgi.atexit = at_exit
+        except ImportError:
+            pass
+
+    def _loop(self) -> None:
+        while (job := self._queue.get()) is not None:
+            _run(job)  # deliver() never raises
+
+    def drain(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            self._queue.put(None)
+            self._thread.join(self.DRAIN_SECONDS)
+
+
+_background = _Background()
 
 
 def deliver(app: Flask, build: Build, what: str = "mail") -> bool:
