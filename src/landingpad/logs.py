@@ -42,12 +42,22 @@ def redact_path(path: str) -> str:
     return match.group(1) + TOKEN_PLACEHOLDER if match else path
 
 
+# An email address, as a database's error detail ("Key (site, email)=(x, a@b.c)
+# already exists") or a library's message may quote it. Broad on purpose: a log
+# line loses a little, never gains an address. (user:password@host in a URL too.)
+_address_in_text = re.compile(r"(?:\"[^\"\n]*\"|[^\s@<>()\[\]\",;:]+)@[^\s@<>()\[\]\"',;]+")
+ADDRESS_TEXT_PLACEHOLDER = "<address>"
+
+
 def redact_text(text: str) -> str:
-    return _secret_in_text.sub(lambda m: m.group(1) + TOKEN_PLACEHOLDER, text)
+    """``text`` without link tokens or email addresses."""
+    text = _secret_in_text.sub(lambda m: m.group(1) + TOKEN_PLACEHOLDER, text)
+    return _address_in_text.sub(ADDRESS_TEXT_PLACEHOLDER, text)
 
 
 class RedactLinks(logging.Filter):
-    """A handler filter: link tokens in a record's message or traceback are replaced.
+    """A handler filter: link tokens and email addresses in a record's message or
+    traceback are replaced.
 
     Flask logs "Exception on /confirm/<the token> [POST]" when an error handler
     fails; a library message may quote a URL. The record is rewritten in place, so

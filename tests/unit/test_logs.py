@@ -68,11 +68,17 @@ def test_the_filter_redacts_messages_arguments_and_tracebacks():
         except ValueError:
             logger.exception("failed")
         logger.error("an ordinary line about /privacy/request and 100%%")
+        try:  # as PostgreSQL details a unique violation
+            raise RuntimeError('DETAIL: Key (site, email)=(coffee.test, "Zoe.Q+x"@example.com)')
+        except RuntimeError:
+            logger.exception("unhandled error for %s", "carl@example.org")
         logger.error("a broken format %d", "not a number")  # reported, never raised
     finally:
         logger.removeHandler(handler)
     text = out.getvalue()
     assert "Tok3n" not in text
+    assert "Zoe" not in text and "carl" not in text and "example.org" not in text
+    assert "unhandled error for <address>" in text
     assert "Exception on /confirm/<token> [POST]" in text
     assert "https://coffee.test/privacy/data/<token>?format=json" in text
     assert "ValueError: bad link /unsubscribe/<token>" in text
