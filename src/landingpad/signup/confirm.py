@@ -16,23 +16,25 @@ from flask import current_app, render_template
 from landingpad.mail import caps
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
-from landingpad.privacy.erasure import suppressed
 from landingpad.privacy.tokens import confirm_token
 from landingpad.sites import Site
 from landingpad.storage import get_session
-from landingpad.storage.signups import link_key_of
+from landingpad.storage.signups import Stored, link_key_of
 
 log = logging.getLogger(__name__)
 
 
-def confirm_after_response(site: Site, email: str, signup_id: int, confirmed: bool) -> None:
-    """Queue the confirmation mail a sign-up may need; decided and sent after the response."""
-    send_after_response(partial(confirmation_message, site, email, signup_id, confirmed),
+def confirm_after_response(site: Site, email: str, stored: Stored) -> None:
+    """Queue the confirmation mail a sign-up may need; decided and sent after the response.
+
+    ``stored`` is what the sign-up's statement answered (suppression included), so
+    the request ran the same queries whatever the address.
+    """
+    send_after_response(partial(confirmation_message, site, email, stored),
                         "confirmation mail")
 
 
-def confirmation_message(site: Site, email: str, signup_id: int,
-                         confirmed: bool) -> EmailMessage | None:
+def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage | None:
     """The confirmation mail for a sign-up, or None when none is due.
 
     Due for an unconfirmed sign-up on a double opt-in site, and for an address
@@ -40,17 +42,16 @@ def confirmation_message(site: Site, email: str, signup_id: int,
     into a single opt-in form, so it is mailed again only once its owner confirms.
     At most CONFIRMS_PER_DAY per address.
     """
+    if not (site.double_optin and not stored.confirmed) and not stored.suppressed:
+        return None  # the common case: no query, nothing counted
     config = current_app.config
-    if not (site.double_optin and not confirmed) and not suppressed(
-            get_session(), config["SECRET_KEY"], [email]):
-        return None
     if not caps.take("confirm", email, config["CONFIRMS_PER_DAY"]):
         log.info("confirmation cap reached for a sign-up on %s", site.domain)
         return None
-    link_key = link_key_of(get_session(), signup_id)
-    if link_key is None:  # erased since the sign-up
+    # Read again: the row may have been erased (and its key with it) since the sign-up.
+    if link_key_of(get_session(), stored.id) != stored.link_key:
         return None
-    token = confirm_token(signup_id, link_key)
+    token = confirm_token(stored.id, stored.link_key)
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/confirm/{token}"
     text = render_template("signup/confirm_email.txt", site=site, url=url)
     html = render_template("signup/confirm_email.html", site=site, url=url)

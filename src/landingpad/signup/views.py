@@ -11,7 +11,7 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
-from landingpad.privacy.erasure import unsuppress
+from landingpad.privacy.erasure import address_hash, unsuppress
 from landingpad.privacy.tokens import EXPIRED, signup_for_token
 from landingpad.ratelimit import ROUTE_LIMITS
 from landingpad.signup.confirm import confirm_after_response
@@ -20,8 +20,8 @@ from landingpad.signup.guards import check_form_body, refuse_cross_site, refuse_
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
-from landingpad.storage import get_session
-from landingpad.storage.signups import record_signup
+from landingpad.storage import get_engine, get_session
+from landingpad.storage.signups import store_signup
 from landingpad.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,14 @@ def signup() -> Response:
     if not form.validate():
         return _form_error(site, form, "Please correct the marked fields.", 400)
 
-    signup_id, confirmed = record_signup(
-        get_session(), site=site.domain, email=form.normalised_email,
-        interests=form.interests.data or [], consent_version=site.consent_version,
-        consent_text=site.consent_text)
+    email = form.normalised_email
+    stored = store_signup(
+        get_engine(), site=site.domain, email=email, interests=form.interests.data or [],
+        consent_version=site.consent_version, consent_text=site.consent_text,
+        address_hash=address_hash(current_app.config["SECRET_KEY"], email))
     # Whether a confirmation is due (and its mail) is settled after the response: its
     # duration must not tell a new address from a known or suppressed one.
-    confirm_after_response(site, form.normalised_email, signup_id, confirmed)
+    confirm_after_response(site, email, stored)
     return redirect(url_for(".thanks"), 303)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from landingpad.storage.engine import EngineHolder
 
-__all__ = ["close_session", "get_session", "init_app", "session_factory"]
+__all__ = ["close_session", "get_engine", "get_session", "init_app", "session_factory"]
 
 
 def init_app(app: Flask) -> None:
@@ -20,6 +21,12 @@ def init_app(app: Flask) -> None:
 def session_factory(app: Flask | None = None) -> sessionmaker[Session]:
     holder: EngineHolder = (app or current_app).extensions["landingpad.db"]
     return holder.sessions
+
+
+def get_engine(app: Flask | None = None) -> Engine:
+    """This process's engine (for Core statements on the hot path, without a session)."""
+    holder: EngineHolder = (app or current_app).extensions["landingpad.db"]
+    return holder.engine
 
 
 def get_session() -> Session:

@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import Executable, bindparam, func, select
+from sqlalchemy import Connection, Engine, Executable, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from landingpad.storage.engine import write_lock
-from landingpad.storage.models import ConsentText, Signup
+from landingpad.storage.models import ConsentText, Signup, Suppression
 from landingpad.storage.types import utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-# Consent versions this process has seen committed: the insert is skipped for them.
-_known_consents: set[tuple[str, str]] = set()
+# Consent versions each engine has seen committed in this process: the insert is
+# skipped for them (a weak key: an engine a test disposes of is forgotten).
+_known_consents: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
 
 
-@lru_cache(maxsize=4)
-def _upsert_statements(dialect: str) -> tuple[Executable, Executable]:
+class Stored(NamedTuple):
+    """What the sign-up's one statement answers, from the row as committed."""
+
+    id: int
+    confirmed: bool
+    link_key: str
+    suppressed: bool  # the address is on the suppression list (None given: False)
+
+
+@lru_cache(maxsize=8)
+def _upsert_statements(dialect: str, with_suppression: bool = False
+                       ) -> tuple[Executable, Executable]:
     """The two statements of a sign-up, built once per dialect (the hot write path).
 
     Core statements on the tables, with bind parameters: building them per
-    request costs more than running them.
+    request costs more than running them. ``with_suppression``: the upsert also
+    answers whether ``address_hash`` is on the suppression list, in the same
+    statement (no second round trip, nor a second look-up after the response).
     """
     insert = _INSERTS[dialect]
     consent = insert(ConsentText.__table__).values(
@@ -44,8 +59,14 @@ def _upsert_statements(dialect: str) -> tuple[Executable, Executable]:
             "consented_at": signup.excluded.consented_at,
             "updated_at": signup.excluded.updated_at,
         },
-    ).returning(Signup.__table__.c.id, Signup.__table__.c.confirmed_at)
-    return consent, signup
+    )
+    table = Signup.__table__
+    if with_suppression:
+        on_list = exists().where(Suppression.__table__.c.address_hash
+                                 == bindparam("address_hash"))
+        return consent, signup.returning(table.c.id, table.c.confirmed_at, table.c.link_key,
+                                         on_list.label("suppressed"))
+    return consent, signup.returning(table.c.id, table.c.confirmed_at)
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
@@ -61,19 +82,48 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
     stored once per version, in the same transaction.
     """
     engine = session.get_bind()
-    consent, signup = _upsert_statements(engine.dialect.name)
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
               "now": now or utcnow()}
-    known = (str(engine.url), consent_version) in _known_consents
     with write_lock(engine):
-        connection = session.connection()
-        if not known:
-            connection.execute(consent, params)
-        signup_id, confirmed_at = connection.execute(signup, params).one()
+        signup_id, confirmed_at = _upsert(engine, session.connection(), params, False)
         session.commit()
-    _known_consents.add((str(engine.url), consent_version))
+    _consent_committed(engine, consent_version)
     return signup_id, confirmed_at is not None
+
+
+def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[str],
+                 consent_version: str, consent_text: str, address_hash: str,
+                 now: datetime | None = None) -> Stored:
+    """:func:`record_signup` for the public form: one statement and a commit on a pooled
+    connection (no ORM session), answering what the confirmation mail needs.
+
+    ``address_hash`` is the address's keyed hash (privacy.erasure.address_hash): the
+    same statement says whether it is on the suppression list, for every address
+    alike, so a request's queries and their duration never depend on it.
+    """
+    params = {"site": site, "email": email, "interests": list(interests),
+              "consent_version": consent_version, "consent_text": consent_text,
+              "now": now or utcnow(), "address_hash": address_hash}
+    with write_lock(engine), engine.connect() as connection:
+        signup_id, confirmed_at, link_key, suppressed = _upsert(engine, connection, params,
+                                                                True)
+        connection.commit()
+    _consent_committed(engine, consent_version)
+    return Stored(signup_id, confirmed_at is not None, link_key, bool(suppressed))
+
+
+def _upsert(engine: Engine, connection: Connection, params: dict,
+            with_suppression: bool) -> tuple:
+    """Run the sign-up's statements in ``connection``'s transaction (not committed)."""
+    consent, signup = _upsert_statements(engine.dialect.name, with_suppression)
+    if params["consent_version"] not in _known_consents.get(engine, ()):
+        connection.execute(consent, params)
+    return connection.execute(signup, params).one()
+
+
+def _consent_committed(engine: Engine, version: str) -> None:
+    _known_consents.setdefault(engine, set()).add(version)
 
 
 def iter_signups(session: Session, site: str | None = None,

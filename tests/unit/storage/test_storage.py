@@ -126,3 +126,27 @@ def test_a_failed_statement_never_shows_the_addresses_it_was_bound_to(database_u
                      {"e": "secret.person@example.com"})
     engine.dispose()
     assert "secret.person" not in str(info.value)
+
+
+def test_one_statement_stores_a_sign_up_and_says_if_the_address_is_suppressed(database_url):
+    from landingpad.storage.models import Suppression
+    from landingpad.storage.signups import store_signup
+
+    engine = make_engine(database_url)
+    with sa.orm.Session(engine) as session:
+        session.add(Suppression(address_hash="h-gone", reason="forgotten",
+                                created_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        session.commit()
+
+    def store(email, digest):
+        return store_signup(engine, site="s.example", email=email, interests=["a"],
+                            consent_version="v1", consent_text="I agree", address_hash=digest)
+
+    fresh, gone = store("new@example.com", "h-new"), store("gone@example.com", "h-gone")
+    assert (fresh.confirmed, fresh.suppressed, gone.suppressed) == (False, False, True)
+    again = store("new@example.com", "h-new")  # the same row, its key unchanged
+    with sa.orm.Session(engine) as session:
+        row = session.get(Signup, fresh.id)
+        assert (again.id, again.link_key) == (fresh.id, fresh.link_key) == (row.id, row.link_key)
+        assert count_signups(session) == 2
+    engine.dispose()
