@@ -1,4 +1,4 @@
-"""The app's own rate limits (Flask-Limiter), behind nginx's ``limit_req``.
+"""The app's own rate limits (the ``limits`` library), behind nginx's ``limit_req``.
 
 - POST /signup: ``LANDINGPAD_SIGNUP_RATE`` per client per site;
 - POST /privacy/request: ``LANDINGPAD_PRIVACY_RATE`` per client per site;
@@ -14,6 +14,11 @@ and a dead Redis must not stop sign-ups. A client is its address as nginx
 saw it (:func:`client_address`), and an IPv6 client is its /64 (:func:`client_network`),
 as in nginx's limit_req: used in memory for the count and never stored, counter
 keys hold an HMAC of it.
+
+The route limits are checked in one ``before_request`` hook calling ``limits``
+directly (the counter keys are the ones Flask-Limiter used, so nodes of both
+releases share a count during a rolling upgrade): Flask-Limiter's per-request
+bookkeeping cost several times the counter write itself on the sign-up path.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ import ipaddress
 import logging
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import Limiter, RateLimitExceeded
-from limits import parse
+from flask import Flask, current_app, request
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from landingpad import logs
@@ -97,9 +104,16 @@ def client_address() -> str:
     return peer
 
 
+@lru_cache(maxsize=8)
+def _keyed(secret: str) -> hmac.HMAC:
+    # The key schedule once per secret: each digest copies it.
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def _digest(value: str) -> str:
-    secret = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+    mac = _keyed(current_app.config["SECRET_KEY"]).copy()
+    mac.update(value.encode())
+    return mac.hexdigest()[:32]
 
 
 def client_key(scope: str | None = None) -> str:
@@ -139,44 +153,97 @@ def address_key(kind: str, email: str) -> str:
     return f"{kind}:{_digest(email.lower())}"
 
 
-def init_app(app: Flask) -> Limiter:
+class RouteLimiter:
+    """The route limits and the shared counters, with an in-memory fallback.
+
+    ``limiter`` is the strategy the counts go to: the shared store's, or this
+    process's memory while the store is unreachable (then the store is tried
+    again after 1, 2, 4... 32 seconds, and used again once it answers).
+    """
+
+    KEY_PREFIX = "landingpad"
+    MAX_BACKOFF = 5  # 2**5 s between checks of a dead store, at most
+
+    def __init__(self, uri: str, options: Mapping[str, Any]) -> None:
+        self.storage: Storage = storage_from_string(uri, **options)
+        self._shared = FixedWindowRateLimiter(self.storage)
+        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._dead = False
+        self._checks = 0
+        self._checked_at = 0.0
+
+    @property
+    def limiter(self) -> FixedWindowRateLimiter:
+        if self._dead and self._recovered():
+            self._dead = False
+        return self._memory if self._dead else self._shared
+
+    def _recovered(self) -> bool:
+        now = time.time()
+        if now - self._checked_at <= 2 ** self._checks:
+            return False
+        self._checked_at, self._checks = now, min(self._checks + 1, self.MAX_BACKOFF)
+        if self.storage.check():
+            log.info("rate-limit store answers again")
+            self._checks = 0
+            return True
+        return False
+
+    def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        """Count one request; on a store failure, count it in memory from now on."""
+        limiter = self.limiter
+        try:
+            return limiter.hit(item, *identifiers)
+        except Exception:
+            if limiter is self._memory:
+                log.exception("rate limit not counted")
+                return True
+            log.warning("rate-limit store unreachable: falling back to in-memory storage "
+                        "(per process) until it answers again")
+            self._dead, self._checked_at, self._checks = True, time.time(), 0
+            return self._memory.hit(item, *identifiers)
+
+    def check_request(self) -> None:
+        """``before_request``: 429 for a POST over its route's limit."""
+        if request.method != "POST":  # GET / is the hot path: it pays nothing here
+            return
+        endpoint = request.endpoint
+        found = ROUTE_LIMITS.get(endpoint or "")
+        if found is None:
+            return
+        item = _parsed(current_app.config[found[0]])
+        identifiers = (self.KEY_PREFIX, client_key(), endpoint)
+        if self.hit(item, *identifiers):
+            return
+        try:
+            reset = self.limiter.get_window_stats(item, *identifiers).reset_time
+            wait = max(1, int(reset - time.time()))
+        except Exception:
+            wait = 60
+        raise TooManyRequests(found[1], retry_after=wait)
+
+
+@lru_cache(maxsize=64)
+def _parsed(rate: str) -> RateLimitItem:
+    return parse(rate)
+
+
+def init_app(app: Flask) -> RouteLimiter:
     uri = storage_uri(app.config)
-    # The route limits are the limiter's default limits, resolved per request: one
-    # pass of its bookkeeping per request (a decorator would add a second one).
-    limiter = Limiter(
-        key_func=client_key, app=app, storage_uri=uri, storage_options=_storage_options(uri),
-        strategy="fixed-window", key_prefix="landingpad", headers_enabled=False,
-        swallow_errors=True, in_memory_fallback_enabled=True, default_limits=[_route_rate])
-    # Every limit here is on a POST: other requests (GET / is the hot path) skip the
-    # limiter's per-request bookkeeping.
-    limiter.request_filter(lambda: request.method != "POST")
+    limiter = RouteLimiter(uri, _storage_options(uri))
     app.extensions[EXTENSION] = limiter
-    app.register_error_handler(RateLimitExceeded, _too_many)
+    app.before_request(limiter.check_request)
     return limiter
 
 
-def _route_rate() -> str:
-    """This request's route limit ("" for a route without one)."""
-    found = ROUTE_LIMITS.get(request.endpoint or "")
-    return current_app.config[found[0]] if found else ""
-
-
-def _too_many(exc: RateLimitExceeded) -> Response:
-    current = current_app.extensions[EXTENSION].current_limit
-    wait = max(1, int(current.reset_at - time.time())) if current else 60
-    found = ROUTE_LIMITS.get(request.endpoint or "")
-    message = found[1] if found else "Too many requests. Please try again later."
-    return current_app.handle_http_exception(TooManyRequests(message, retry_after=wait))
-
-
-def _strategy():
+def _strategy() -> FixedWindowRateLimiter:
     return current_app.extensions[EXTENSION].limiter
 
 
 def hit(rate: str, key: str) -> bool:
     """Count one event for ``key``; False when that goes over ``rate`` (fails open)."""
     try:
-        return _strategy().hit(parse(rate), key)
+        return _strategy().hit(_parsed(rate), key)
     except Exception:
         log.warning("rate-limit store unreachable: %s not counted", key.split(":")[0])
         return True
@@ -185,7 +252,7 @@ def hit(rate: str, key: str) -> bool:
 def wait_for(rate: str, key: str) -> int:
     """Seconds until ``key`` may count again under ``rate`` (0: now)."""
     try:
-        stats = _strategy().get_window_stats(parse(rate), key)
+        stats = _strategy().get_window_stats(_parsed(rate), key)
     except Exception:
         log.warning("rate-limit store unreachable: %s not checked", key.split(":")[0])
         return 0
@@ -194,6 +261,6 @@ def wait_for(rate: str, key: str) -> int:
 
 def clear(rate: str, key: str) -> None:
     try:
-        _strategy().clear(parse(rate), key)
+        _strategy().clear(_parsed(rate), key)
     except Exception:
         log.warning("rate-limit store unreachable: %s not cleared", key.split(":")[0])

@@ -2,6 +2,7 @@
 
 import logging
 import multiprocessing
+import re
 import sqlite3
 
 import pytest
@@ -223,3 +224,15 @@ def test_a_shared_database_needs_a_configured_secret_key(tmp_path):
         load(environ=environ)
     assert load(environ={**environ, "LANDINGPAD_SECRET_KEY": "k" * 64})["SECRET_KEY"]
     assert not (tmp_path / "secret_key").exists()  # never generated per node
+
+
+def test_counter_keys_are_the_previous_releases_so_a_rolling_upgrade_shares_the_count(
+        client, send, data_dir):
+    # Flask-Limiter's layout: LIMITER/<prefix>/<site>:<HMAC of the client>/<endpoint>/<rate>.
+    send(client)
+    send(client, host="www.coffee.test")  # an alias counts on its site's key
+    db = sqlite3.connect(data_dir / STORAGE_FILE)
+    [(key, count)] = db.execute("SELECT key, count FROM counters").fetchall()
+    assert re.fullmatch(r"LIMITER/landingpad/coffee\.test:[0-9a-f]{32}/signup\.signup/3/1/minute",
+                        key)
+    assert count == 2
