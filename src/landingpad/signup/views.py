@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from email_validator import EmailNotValidError
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.exceptions import (
     Gone,
@@ -15,8 +16,8 @@ from landingpad.privacy.erasure import address_hash, unsuppress
 from landingpad.privacy.tokens import EXPIRED, signup_for_token
 from landingpad.ratelimit import ROUTE_LIMITS
 from landingpad.signup.confirm import confirm_after_response
-from landingpad.signup.forms import SignupForm
-from landingpad.signup.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.signup.forms import SignupForm, normalise_email, quick_signup
+from landingpad.signup.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
@@ -65,9 +66,20 @@ def _form_error(site: Site, form: SignupForm, message: str | None, status: int) 
 def signup() -> Response:
     site = current_site()
     refuse_cross_site()
-    problem = check_form_body()
+    problem, fields = read_form_body()
     if problem:
         return _form_error(site, SignupForm.for_site(site, formdata=None), problem, 400)
+
+    # The hot path: a plainly valid post is stored without building a WTForms form.
+    # Anything else (a bot, an old form, a field to correct) takes the full form below.
+    quick = quick_signup(fields, site.interests)
+    if quick is not None and _tokens().check(site.domain, quick.token) is Verdict.OK:
+        try:
+            email = normalise_email(quick.email)
+        except EmailNotValidError:
+            pass  # the form words the error
+        else:
+            return _store(site, email, quick.interests)
 
     form = SignupForm.for_site(site)
     verdict = _tokens().check(site.domain, form.token.data)
@@ -79,10 +91,12 @@ def signup() -> Response:
                            "Please send it again.", 400)
     if not form.validate():
         return _form_error(site, form, "Please correct the marked fields.", 400)
+    return _store(site, form.normalised_email, form.interests.data or [])
 
-    email = form.normalised_email
+
+def _store(site: Site, email: str, interests: list[str]) -> Response:
     stored = store_signup(
-        get_engine(), site=site.domain, email=email, interests=form.interests.data or [],
+        get_engine(), site=site.domain, email=email, interests=interests,
         consent_version=site.consent_version, consent_text=site.consent_text,
         address_hash=address_hash(current_app.config["SECRET_KEY"], email))
     # Whether a confirmation is due (and its mail) is settled after the response: its
