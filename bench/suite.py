@@ -33,9 +33,9 @@ from landingpad.deploy.render import DeployOptions  # noqa: E402
 from landingpad.deploy.stack import Stack  # noqa: E402
 
 KEYS = ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps", "signup_rps",
-        "naive_signup_rps", "signup_p99_ms", "app_rss_10k_domains_mb", "nginx_10k_domains_mb",
-        "nginx_t_10k_s", "announce_mps", "announce_duplicates", "add_domain_live_s",
-        "add_domain_failed")
+        "naive_signup_rps", "signup_p99_ms", "app_rss_10k_domains_mb", "app_rss_10k_peak_mb",
+        "nginx_10k_domains_mb", "nginx_t_10k_s", "announce_mps", "announce_duplicates",
+        "add_domain_live_s", "add_domain_failed")
 
 SITES = """\
 [sites."coffee.test"]
@@ -266,24 +266,28 @@ class Bench:
     def memory_figures(self) -> dict[str, float]:
         log(f"app process RSS with {self.domains:,} domains")
         probe = ("from bench.suite import app_rss_kb; import sys; "
-                 "print(app_rss_kb(int(sys.argv[1]), sys.argv[2]))")
-        rss = []
+                 "print(*app_rss_kb(int(sys.argv[1]), sys.argv[2]))")
+        rss, peak = [], []
         for count in (0, self.domains):
             out = subprocess.run([sys.executable, "-c", probe, str(count),
                                   str(self.work / f"mem{count}")], capture_output=True,
                                  text=True, check=True, env=self.env).stdout
-            rss.append(int(out.strip()))
+            now, high = map(int, out.split())
+            rss.append(now)
+            peak.append(high)
         log(f"nginx with {self.domains:,} domains")
         nginx_base = measure(build(self.work, "nginx-base", 0, False))
         nginx_maps = measure(build(self.work, "nginx-maps", self.domains, False))
         return {"app_rss_10k_domains_mb": round((rss[1] - rss[0]) / 1024, 1),
+                "app_rss_10k_peak_mb": round((peak[1] - peak[0]) / 1024, 1),
                 "nginx_10k_domains_mb": round((nginx_maps["worker_pss"]
                                                - nginx_base["worker_pss"]) / 1024, 1),
                 "nginx_t_10k_s": round(nginx_maps["nginx_t_ms"] / 1000, 3)}
 
 
-def app_rss_kb(count: int, folder: str) -> int:
-    """RSS of one app process after serving GET / on ``count`` domains (plus one)."""
+def app_rss_kb(count: int, folder: str) -> tuple[int, int]:
+    """RSS of one app process after serving GET / on ``count`` domains (plus one), and its
+    peak RSS (VmHWM) meanwhile: loading the sites file included."""
     from tests.functional.test_scale import sites_text
 
     data = Path(folder)
@@ -298,10 +302,9 @@ def app_rss_kb(count: int, folder: str) -> int:
                    "SERVER_NAME": host, "SERVER_PORT": "80", "wsgi.url_scheme": "http",
                    "wsgi.input": None, "QUERY_STRING": "", "SCRIPT_NAME": ""}
         b"".join(app(environ, lambda status, headers: None))
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+    status = dict(line.split(":", 1) for line in
+                  Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
 
 
 GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [

@@ -73,14 +73,75 @@ def _parse_layer(path: Path, text: str, table: str, raw: dict[str, Any],
             known = ", ".join(sorted(FIELDS_BY_KEY) + list(allowed_extra))
             raise _fail(path, text, table, key, f"unknown setting (known: {known})")
         try:
-            parsed[key] = parse_value(key, value)
+            # The field's own key string: 10,000 sites share one object per key.
+            parsed[FIELDS_BY_KEY[key].key] = parse_value(key, value)
         except ValueError as exc:
             raise _fail(path, text, table, key, str(exc)) from None
     return parsed
 
 
 def parse_sites(text: str, path: Path) -> SitesConfig:
-    """Parse the text of a sites file; raise SitesFileError naming file, line and key."""
+    """Parse the text of a sites file; raise SitesFileError naming file, line and key.
+
+    A well-formed file of plain tables is parsed one table at a time: tomllib's
+    working memory for a whole 10,000-site file peaks near 20 MB, which the
+    allocator keeps for the life of the process. Anything else, including every
+    file with a mistake, is parsed whole, as before, so the result and each
+    error message are exactly those of one tomllib.loads of the file.
+    """
+    try:
+        config = _parse_by_table(text, path)
+    except (tomllib.TOMLDecodeError, SitesFileError):
+        config = None
+    return config if config is not None else _parse_whole(text, path)
+
+
+# A line whose first non-blank character is "[": a table header, or a line inside
+# a multi-line value (a batch cut there fails to parse: the whole-file path).
+_BRACKET_LINE = re.compile(r"^[ \t]*\[", re.MULTILINE)
+# The headers the per-table path takes: [defaults] and [sites."name"] (or a bare name).
+_PLAIN_HEADER = re.compile(
+    r'[ \t]*\[[ \t]*(?:(defaults)|sites[ \t]*\.[ \t]*(?:"[^"\\]*"|[A-Za-z0-9_-]+))'
+    r"[ \t]*\][ \t]*(?:#.*)?\r?")
+_BATCH = 200  # tables per tomllib.loads call: small working memory, little overhead
+
+
+def _parse_by_table(text: str, path: Path) -> SitesConfig | None:
+    """The per-table parse; None when the file is not plain tables, each named once."""
+    starts = [match.start() for match in _BRACKET_LINE.finditer(text)]
+    if not starts or tomllib.loads(text[:starts[0]]):  # keys before the first header
+        return None
+    kinds = []  # per header: True for [defaults], False for a site's table
+    for start in starts:
+        header = _PLAIN_HEADER.fullmatch(text, start, _line_end(text, start))
+        if header is None:
+            return None
+        kinds.append(header.group(1) is not None)
+    if sum(kinds) > 1:
+        return None
+    builder = _Builder(path, text)
+    defaults: dict[str, Any] = {}
+    for first in range(0, len(starts), _BATCH):
+        last = first + _BATCH
+        data = tomllib.loads(text[starts[first]:starts[last] if last < len(starts) else None])
+        sites = data.pop("sites", {})
+        defaults = data.pop("defaults", defaults)
+        # Every table of the batch, and nothing else: each header named one table.
+        if data or not isinstance(sites, dict) or not isinstance(defaults, dict) \
+                or len(sites) != kinds[first:last].count(False):
+            return None
+        for name, raw in sites.items():
+            if not builder.add_site(name, raw):
+                return None  # a site's table split over two batches: tomllib decides
+    return builder.config(builder.parse_defaults(defaults))
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
+
+
+def _parse_whole(text: str, path: Path) -> SitesConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -93,18 +154,44 @@ def parse_sites(text: str, path: Path) -> SitesConfig:
     defaults_raw = data.get("defaults", {})
     if not isinstance(defaults_raw, dict):
         raise _fail(path, text, None, "defaults", "must be a table")
-    defaults = _parse_layer(path, text, "defaults", defaults_raw)
-    if "LANDING_DOMAIN" in defaults:
-        raise _fail(path, text, "defaults", "LANDING_DOMAIN", "can only be set per site")
-
+    builder = _Builder(path, text)
+    defaults = builder.parse_defaults(defaults_raw)
     sites_raw = data.get("sites", {})
     if not isinstance(sites_raw, dict):
         raise _fail(path, text, None, "sites", "must be a table of sites")
-    sites: dict[str, dict[str, Any]] = {}
-    aliases: dict[str, tuple[str, ...]] = {}
-    hosts: dict[str, str] = {}
-    tls: dict[str, tuple[str, str]] = {}
     for name, raw in sites_raw.items():
+        builder.add_site(name, raw)
+    return builder.config(defaults)
+
+
+class _Builder:
+    """Checks sites one by one into the tables of a SitesConfig."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+        self.sites: dict[str, dict[str, Any]] = {}
+        self.aliases: dict[str, tuple[str, ...]] = {}
+        self.hosts: dict[str, str] = {}
+        self.tls: dict[str, tuple[str, str]] = {}
+        self.names: set[str] = set()
+
+    def parse_defaults(self, raw: dict[str, Any]) -> dict[str, Any]:
+        defaults = _parse_layer(self.path, self.text, "defaults", raw)
+        if "LANDING_DOMAIN" in defaults:
+            raise _fail(self.path, self.text, "defaults", "LANDING_DOMAIN",
+                        "can only be set per site")
+        return defaults
+
+    def config(self, defaults: dict[str, Any]) -> SitesConfig:
+        return SitesConfig(defaults=defaults, sites=self.sites, aliases=self.aliases,
+                           hosts=self.hosts, tls=self.tls)
+
+    def add_site(self, name: str, raw: Any) -> bool:
+        """Check and add one [sites."name"] table; False if that name came before."""
+        path, text, hosts = self.path, self.text, self.hosts
+        if name in self.names:
+            return False
+        self.names.add(name)
         table = f'sites."{name}"'
         if not isinstance(raw, dict):
             raise _fail(path, text, "sites", name, "must be a table")
@@ -128,19 +215,19 @@ def parse_sites(text: str, path: Path) -> SitesConfig:
                 raise _fail(path, text, table, "aliases" if host != domain else "",
                             f"{host} is already used by {hosts[host]}")
             hosts[host] = domain
-        sites[domain] = values
-        aliases[domain] = tuple(normalised)
+        self.sites[domain] = values
+        self.aliases[domain] = tuple(normalised)
         cert, key = raw.get("tls_certificate"), raw.get("tls_certificate_key")
         if (cert is None) != (key is None):
             raise _fail(path, text, table, "tls_certificate" if cert is None else
                         "tls_certificate_key", "set both tls_certificate and tls_certificate_key")
         if cert is not None:
-            for name, value in (("tls_certificate", cert), ("tls_certificate_key", key)):
+            for field_name, value in (("tls_certificate", cert), ("tls_certificate_key", key)):
                 if not isinstance(value, str) or not _CONFIG_PATH.match(value):
-                    raise _fail(path, text, table, name,
+                    raise _fail(path, text, table, field_name,
                                 "must be an absolute path of letters, digits and ._/@+-")
-            tls[domain] = (cert, key)
-    return SitesConfig(defaults=defaults, sites=sites, aliases=aliases, hosts=hosts, tls=tls)
+            self.tls[domain] = (cert, key)
+        return True
 
 
 def load_sites(path: Path) -> SitesConfig:
