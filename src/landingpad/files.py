@@ -22,6 +22,8 @@ An existing folder or file keeps its mode: the operator may have chosen it.
 from __future__ import annotations
 
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
@@ -61,6 +63,54 @@ def make_dir(path: Path, mode: int, parents_mode: int = PASSAGE_DIR) -> Path:
 def make_data_dir(path: Path) -> Path:
     """The install's data dir: 0710 when landingpad creates it."""
     return make_dir(path, PASSAGE_DIR)
+
+
+class UnsafeFolder(OSError):
+    """A folder that someone other than this user could write to, or that isn't ours."""
+
+
+def make_own_dir(path: Path, mode: int = PASSAGE_DIR) -> Path:
+    """A folder that only this user can write, made here if missing, e.g. in /tmp.
+
+    For a unix socket whose path must be short: a predictable name in a folder that
+    anyone can write to (sticky /tmp) could be taken first by another local user,
+    who would then receive nginx's requests. So the folder is created with ``mode``
+    (0710: nginx's group may pass through to the socket), and used only if it is a
+    real folder (not a symlink) owned by this user, writable by no one else, in a
+    parent that no one else can rename it out of. Otherwise UnsafeFolder, saying why.
+    """
+    path = Path(path)
+    parent = os.stat(path.parent)
+    if parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not parent.st_mode & stat.S_ISVTX:
+        raise UnsafeFolder(f"{path.parent} is writable by others and not sticky: "
+                           f"{path.name} could be swapped")
+    try:
+        os.mkdir(path, mode)
+        created = True
+    except FileExistsError:
+        created = False
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode):
+        raise UnsafeFolder(f"{path} is not a folder (a symlink or a file someone put there)")
+    if found.st_mode & stat.S_IWOTH and found.st_mode & stat.S_ISVTX:
+        raise UnsafeFolder(f"{path} is a folder every user may write to (like /tmp): "
+                           "a socket needs a folder of its own")
+    if found.st_uid != os.geteuid():
+        raise UnsafeFolder(f"{path} belongs to uid {found.st_uid}, not to this user "
+                           f"({os.geteuid()}): someone else made it first; remove it")
+    if created:
+        # Not swappable now (ours, in a sticky or private parent). mkdir's mode is cut
+        # by the umask; chmod's is not. O_NOFOLLOW: this very folder or nothing.
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, mode)
+            found = os.fstat(fd)
+        finally:
+            os.close(fd)
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeFolder(f"{path} is writable by its group or by anyone "
+                           f"(mode {found.st_mode & 0o7777:o}): chmod go-w it")
+    return path
 
 
 def create_private(path: Path) -> bool:
@@ -149,3 +199,13 @@ def safe_url_path(path: str) -> str:
     decoded = unquote(path[1:], errors="strict")
     safe_relative_path(decoded)
     return path
+
+
+if __name__ == "__main__":
+    # `python -I .../landingpad/files.py FOLDER`: uWSGI runs this (exec-asap, before it
+    # binds a unix socket outside the deploy dir). Run by path, nothing but the standard
+    # library is imported, so it is quick; uWSGI refuses to start on a non-zero exit.
+    try:
+        make_own_dir(Path(sys.argv[1]))
+    except OSError as exc:
+        sys.exit(f"landingpad: the socket's folder is not safe to use: {exc}")

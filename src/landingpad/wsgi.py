@@ -3,6 +3,7 @@
 import logging
 
 from landingpad import create_app, logs
+from landingpad.deploy import magic
 
 # Warnings and errors to stderr, which uWSGI writes to its log. (Some libraries, such
 # as Flask-Limiter, add a NullHandler that would otherwise swallow theirs.)
@@ -10,3 +11,6 @@ logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(mes
 logs.redact_handlers()  # no link token in any line (Flask's "Exception on /confirm/...")
 
 app = create_app()
+# Outermost: uWSGI's magic variables refused, and the worker's environment kept as it is
+# now (this runs in the master, before the workers are forked).
+app.wsgi_app = magic.guard(app.wsgi_app)

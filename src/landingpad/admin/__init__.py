@@ -37,6 +37,11 @@ def create_admin_app(public: Flask) -> Flask:
     app.teardown_appcontext(close_session)
     configure_templates(app)
     security.init_app(app)
+    # Over HTTPS Flask-WTF would also want each POST's Referer to name this host and port
+    # (WTF_CSRF_SSL_STRICT): a browser sends none from pages that say "no-referrer", and
+    # nginx passes the Host without its port. The CSRF token and the SameSite=Strict
+    # session cookie (sent on no cross-site request) carry the check, as over HTTP.
+    app.config["WTF_CSRF_SSL_STRICT"] = False
     CSRFProtect(app)
     app.register_blueprint(bp)
     app.register_blueprint(announcements_bp)

@@ -14,7 +14,7 @@ from landingpad.cli import pass_app
 from landingpad.deploy.domains import DomainError, DomainManager
 from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
-from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
+from landingpad.deploy.render import DEFAULT_ADMIN_LISTEN, DeployOptions, prepare_dirs, render_all
 from landingpad.sites import get_registry
 from landingpad.sites.edit import add_site, remove_site
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -37,15 +37,30 @@ def deploy() -> None:
               help="uWSGI node(s); repeat for several (default: the local socket).")
 @click.option("--socket", default="", metavar="PATH|HOST:PORT",
               help="Where this node's uWSGI listens (default: a unix socket in the deploy "
-                   "dir; an app node behind another machine's nginx: a private HOST:PORT).")
+                   "dir; an app node behind another machine's nginx: a private HOST:PORT, "
+                   "with --socket-on-private-network).")
+@click.option("--socket-on-private-network", is_flag=True,
+              help="Allow a --socket HOST:PORT beyond loopback. The uwsgi protocol has no "
+                   "authentication: anyone who can reach that port can run code as the "
+                   "app's user and enter the admin area. Only on a private network that "
+                   "nothing but nginx's machine can reach (firewall it).")
 @click.option("--processes", type=click.IntRange(1, 64), help="uWSGI worker processes.")
 @click.option("--cache-seconds", default=1, show_default=True, type=click.IntRange(0, 3600),
               help="Micro-cache lifetime of GET / in nginx.")
 @click.option("--signup-rate", default="20r/m", show_default=True,
               help="nginx limit_req rate for POST /signup per client.")
 @click.option("--client-max-body-size", default="16k", show_default=True)
-@click.option("--admin-listen", default="", metavar="ADDRESS",
-              help="Where the admin host listens (default: --listen), e.g. 127.0.0.1:8443.")
+@click.option("--admin-listen", default=DEFAULT_ADMIN_LISTEN, show_default=True,
+              metavar="ADDRESS",
+              help="Where the admin host listens. Beyond loopback it needs --admin-tls-cert "
+                   "and --admin-tls-key (or --admin-insecure-http).")
+@click.option("--admin-tls-cert", type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+              help="Certificate (PEM) for the admin host: its listener is TLS only.")
+@click.option("--admin-tls-key", type=click.Path(exists=True, dir_okay=False, resolve_path=True),
+              help="The certificate's key.")
+@click.option("--admin-insecure-http", is_flag=True,
+              help="Allow the admin area in plain HTTP beyond loopback: its password and "
+                   "session cookie cross the network in clear text.")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Run nginx -t on the result.")
 @pass_app
@@ -62,10 +77,14 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
             deploy_dir=str(deploy_dir), data_dir=str(app.config["DATA_DIR"]),
             listen=opts["listen"], https_listen=opts["https_listen"],
             upstreams=list(opts["upstreams"]), socket=opts["socket"],
+            socket_on_private_network=opts["socket_on_private_network"],
             cache_seconds=opts["cache_seconds"], signup_rate=opts["signup_rate"],
             client_max_body_size=opts["client_max_body_size"],
             sites_file=str(app.config["SITES"]),
             admin_host=app.config["ADMIN_HOST"], admin_listen=opts["admin_listen"],
+            admin_tls_certificate=opts["admin_tls_cert"] or "",
+            admin_tls_key=opts["admin_tls_key"] or "",
+            admin_insecure_http=opts["admin_insecure_http"],
             assets_upstream=nginx_upstream(app.config),
             **({"processes": opts["processes"]} if opts["processes"] else {}),
         )

@@ -62,7 +62,10 @@ class DomainManager:
                 raise DomainError(str(exc)) from None
 
             outcome = Outcome(config)
-            options = DeployOptions.load(self.deploy_dir)
+            try:
+                options = DeployOptions.load(self.deploy_dir)
+            except ValueError as exc:  # deploy.json no longer passes a check
+                raise DomainError(f"nothing changed: {exc}") from None
             nginx = Nginx(self.nginx_binary, self.nginx_conf) if self.nginx_binary else None
             backups: dict[Path, bytes | None] = {}
             try:

@@ -14,6 +14,7 @@ the same way.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -23,7 +24,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from landingpad import logs
-from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines
+from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines, own_dir_command
 from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_data_dir, make_dir, write_atomic
 from landingpad.sites import params
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -36,6 +37,13 @@ _HOST_PORT = r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}"
 UPSTREAM = re.compile(rf"unix:/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
 SOCKET = re.compile(rf"/[A-Za-z0-9._/@+-]+|{_HOST_PORT}")
 LISTEN = re.compile(rf"[0-9]{{1,5}}|{_HOST_PORT}|\*:[0-9]{{1,5}}")
+CONFIG_PATH = re.compile(r"/[A-Za-z0-9._/@+-]{1,500}")  # a certificate or key in nginx's config
+# A unix socket's path is limited to 107 bytes. A longer one goes into a folder of its
+# own in /tmp, which uWSGI makes (or checks) before it binds (files.make_own_dir).
+SOCKET_PATH_MAX = 100
+SHORT_SOCKET_DIR = "/tmp/landingpad-"  # noqa: S108 - + a digest of the deploy dir; checked
+SHARED_FOLDERS = frozenset({"/tmp", "/var/tmp", "/dev/shm", "/run/lock"})  # noqa: S108
+DEFAULT_ADMIN_LISTEN = "127.0.0.1:8081"  # what `deploy render` gives the admin area
 # Settings the app reads from the sites file only, never from nginx: an upload in
 # the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
 FILE_ONLY = frozenset({"LANDING_LOGO"})
@@ -63,15 +71,20 @@ class DeployOptions:
     client_max_body_size: str = "16k"
     sites_file: str = ""
     admin_host: str = ""   # LANDINGPAD_ADMIN_HOST: gets its own server block, never cached
-    admin_listen: str = ""  # default: the same as listen (e.g. 127.0.0.1:8443 to keep it local)
+    # "" = the same as listen (the demo and tests, on loopback); `deploy render` gives
+    # DEFAULT_ADMIN_LISTEN. Not on loopback, it needs TLS or admin_insecure_http.
+    admin_listen: str = ""
     assets_upstream: str = ""  # S3: the bucket URL nginx proxies /assets/ to ("" = local folder)
+    # The operator's word that a TCP socket beyond loopback is on a private network that
+    # only nginx's machine reaches: whoever reaches it can run code as the app's user.
+    socket_on_private_network: bool = False
+    admin_tls_certificate: str = ""  # with the key: the admin server block is TLS only
+    admin_tls_key: str = ""
+    admin_insecure_http: bool = False  # the operator's word: plain HTTP admin beyond loopback
 
     def __post_init__(self) -> None:
         if not self.socket:
-            self.socket = str(Path(self.deploy_dir) / "uwsgi.sock")
-            if len(self.socket) > 100:  # unix socket paths are limited to 107 bytes
-                digest = hashlib.sha256(self.deploy_dir.encode()).hexdigest()[:12]
-                self.socket = f"/tmp/landingpad-{digest}.sock"  # noqa: S108 - 0660, named per install
+            self.socket = short_socket_path(Path(self.deploy_dir), "uwsgi.sock")
         self.upstreams = self.upstreams or [
             f"unix:{self.socket}" if self.socket.startswith("/") else self.socket]
         for upstream in self.upstreams:
@@ -82,6 +95,19 @@ class DeployOptions:
             raise ValueError(f"{self.signup_rate!r} is not an nginx rate: use e.g. 20r/m or 5r/s")
         if not SOCKET.fullmatch(self.socket):
             raise ValueError(f"{self.socket!r} is not a socket: use /path/to.sock or host:port")
+        if self.socket.startswith("/") and str(Path(self.socket).parent) in SHARED_FOLDERS:
+            raise ValueError(
+                f"{self.socket}: a socket right in {Path(self.socket).parent}, where every "
+                "local user may create files, can be bound by another user while uWSGI is "
+                "down: give it a folder of its own (the default socket has one)")
+        if not self.socket.startswith("/") and not is_loopback(self.socket) \
+                and not self.socket_on_private_network:
+            raise ValueError(
+                f"uWSGI would listen on {self.socket}, beyond this machine's loopback. The "
+                "uwsgi protocol has no authentication: anyone who can reach that port can "
+                "run code as the app's user and open the admin door. Bind it to an address "
+                "that only nginx's machine can reach (a private network, firewalled) and "
+                "say so with --socket-on-private-network")
         # Written into `listen` and `server_name`: nothing that could end the directive.
         for name in ("listen", "https_listen", "admin_listen"):
             value = getattr(self, name)
@@ -93,6 +119,38 @@ class DeployOptions:
                 self.admin_host = normalize_host(self.admin_host)
             except InvalidHost as exc:
                 raise ValueError(f"admin host {self.admin_host!r}: {exc}") from None
+        self._check_admin_listener()
+
+    @property
+    def admin_tls(self) -> bool:
+        return bool(self.admin_tls_certificate or self.admin_tls_key)
+
+    def _check_admin_listener(self) -> None:
+        """No admin log-in in plain HTTP beyond loopback, unless the operator says so."""
+        if bool(self.admin_tls_certificate) != bool(self.admin_tls_key):
+            raise ValueError("admin TLS needs both a certificate and its key "
+                             "(--admin-tls-cert and --admin-tls-key)")
+        if self.admin_tls and not self.admin_host:
+            raise ValueError("admin TLS, but no admin area: set LANDINGPAD_ADMIN_HOST")
+        if self.admin_tls:
+            for what, path in (("certificate", self.admin_tls_certificate),
+                               ("key", self.admin_tls_key)):
+                if not CONFIG_PATH.fullmatch(path):
+                    raise ValueError(f"the admin TLS {what} {path!r} is not an absolute path "
+                                     "of letters, digits and ._/@+-")
+        if not self.admin_host:
+            return
+        listen = self.admin_listen or self.listen
+        if self.admin_tls and same_socket(listen, self.listen):
+            raise ValueError(f"the admin area over TLS needs a listen address of its own "
+                             f"(--admin-listen), not the plain HTTP one ({self.listen})")
+        if not self.admin_tls and not self.admin_insecure_http and not is_loopback(listen):
+            raise ValueError(
+                f"the admin area would be served in plain HTTP on {listen}, which is not a "
+                "loopback address: its password and session cookie would cross the network "
+                "in clear text. Give it TLS (--admin-tls-cert and --admin-tls-key), keep it "
+                f"on loopback (--admin-listen {DEFAULT_ADMIN_LISTEN}, reached through an SSH "
+                "tunnel), or accept plain HTTP with --admin-insecure-http")
 
     def save(self) -> None:
         path = Path(self.deploy_dir) / OPTIONS_FILE
@@ -103,7 +161,47 @@ class DeployOptions:
         path = deploy_dir / OPTIONS_FILE
         if not path.exists():
             return None
-        return cls(**json.loads(path.read_text()))
+        try:
+            return cls(**json.loads(path.read_text()))
+        except ValueError as exc:  # saved by an older release, before a check existed
+            raise ValueError(f"{path}: {exc} (run `landingpad deploy render` again)") from None
+
+
+def short_socket_path(folder: Path, name: str) -> str:
+    """``folder/name``, or, when that is too long for a unix socket, ``name`` in a folder
+    of /tmp named after ``folder`` that uWSGI makes its own before binding."""
+    path = str(folder / name)
+    if len(path) <= SOCKET_PATH_MAX:
+        return path
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return f"{SHORT_SOCKET_DIR}{digest}/{name}"
+
+
+def _host_port(address: str) -> tuple[str, str]:
+    """("127.0.0.1", "80") from a listen or socket address; a bare port is every address."""
+    host, sep, port = address.rpartition(":")
+    return (host.strip("[]") if sep else "*"), port
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a host:port (or a bare port: every address) stays on this machine."""
+    host = _host_port(address)[0]
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # "*", or a name: it may resolve to anything
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def same_socket(first: str, second: str) -> bool:
+    """Whether two listen addresses would share nginx's listening socket (or overlap)."""
+    (host_a, port_a), (host_b, port_b) = _host_port(first), _host_port(second)
+    wildcard = {"*", "0.0.0.0", "::"}  # noqa: S104 - compared, not bound
+    return port_a == port_b and (host_a == host_b or bool({host_a, host_b} & wildcard))
 
 
 def _find(*candidates: str) -> str:
@@ -186,6 +284,8 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "tls_sites": tls_sites,
         "admin_host": options.admin_host,
         "admin_listen": options.admin_listen or options.listen,
+        "admin_tls": {"certificate": options.admin_tls_certificate,
+                      "key": options.admin_tls_key} if options.admin_tls else None,
         "assets_upstream": options.assets_upstream,
         "mime_types": _find("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types"),
         # What logs may hold (landingpad.logs): no client address, no link token.
@@ -203,9 +303,11 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
     files = {name: _env.get_template(f"{name}.j2").render(**context)
              for name in NGINX_FILES if name != "landingpad-maps.conf"}
     files["landingpad-maps.conf"] = render_maps(config)
+    socket_dir = Path(options.socket).parent if options.socket.startswith("/") else None
     files["uwsgi.ini"] = _env.get_template("uwsgi.ini.j2").render(
         deploy_dir=deploy_dir, socket=options.socket, app_lines=ini_lines(options.processes),
-        env=env)
+        env=env, own_dir_command=own_dir_command(str(socket_dir))
+        if socket_dir is not None and socket_dir != deploy_dir else "")
     return files
 
 

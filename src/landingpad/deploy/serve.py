@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from landingpad.cli import pass_app
+from landingpad.deploy.render import short_socket_path
 from landingpad.deploy.uwsgi import default_processes, http_args
+from landingpad.files import PASSAGE_DIR, make_dir, make_own_dir
 
 
 @click.command()
@@ -36,7 +39,17 @@ def serve(load_app, port: int, bind: str, processes: int,  # noqa: ANN001
         raise click.BadParameter("the admin area needs a port of its own, not --port",
                                  param_hint="--admin-port")
     admin_bind = f"{bind}:{admin_port}" if admin_port else None
-    args = http_args(f"{bind}:{port}", processes, admin_bind)
+    # The router reaches the workers on a unix socket of this user's (not on a loopback
+    # port that any local user could talk uwsgi to).
+    deploy_dir = make_dir(Path(app.config["DEPLOY_DIR"]), PASSAGE_DIR)
+    socket = Path(short_socket_path(deploy_dir, f"serve-{port}.sock"))
+    if socket.parent != deploy_dir:
+        try:
+            make_own_dir(socket.parent)
+        except OSError as exc:
+            raise click.ClickException(f"the socket's folder is not safe to use: {exc}") \
+                from None
+    args = http_args(f"{bind}:{port}", processes, admin_bind, socket=str(socket))
     click.echo(f"serving on http://{bind}:{port}/ with {processes} uWSGI processes (Ctrl-C stops)")
     if admin_bind:
         click.echo(f"admin area: http://{admin_host}:{admin_port}/ (only on {admin_bind})")

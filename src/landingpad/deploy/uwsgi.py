@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
+from landingpad import files
+from landingpad.deploy.magic import ROUTES as MAGIC_ROUTES
 from landingpad.logs import ADDRESS_PLACEHOLDER, CLIENT_VAR, SECRET_PATH, TOKEN_PLACEHOLDER
 from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
 
@@ -53,6 +56,21 @@ def uwsgi_binary() -> str:
     return found
 
 
+def own_dir_command(folder: str) -> str:
+    """The command uWSGI runs before it binds a unix socket in ``folder`` (exec-asap):
+    make the folder its own, or refuse to start (files.make_own_dir).
+
+    Run by path with ``-I``, the script imports only the standard library (no
+    landingpad package, no Flask): a fraction of a second.
+    """
+    parts = [sys.executable, str(Path(files.__file__).resolve()), folder]
+    for part in parts:  # /bin/sh runs it, and uWSGI expands % and $( in its config
+        if not re.fullmatch(r"/[A-Za-z0-9._/@+-]+", part):
+            raise ValueError(f"{part!r}: a path with other characters than letters, digits "
+                             "and ._/@+- can't go into uwsgi.ini's exec-asap")
+    return f"{parts[0]} -I {parts[1]} {parts[2]}"
+
+
 def default_processes() -> int:
     return max(2, os.cpu_count() or 1)
 
@@ -74,6 +92,7 @@ def app_options(processes: int) -> list[tuple[str, str | None]]:
         ("harakiri", "30"),            # a stuck request is killed after 30 s
         ("max-requests", "20000"),     # recycle workers now and then
         ("log-format", LOG_FORMAT),
+        *MAGIC_ROUTES,                 # first: a packet's orders to uWSGI itself, refused
         *PRIVATE_ROUTES,
         ("log-master", None),             # the master writes every line: it can drop some
         ("log-master-bufsize", "65536"),  # a long Python traceback stays one message
@@ -81,15 +100,22 @@ def app_options(processes: int) -> list[tuple[str, str | None]]:
     ]
 
 
-def http_args(bind: str, processes: int, admin_bind: str | None = None) -> list[str]:
+def http_args(bind: str, processes: int, admin_bind: str | None = None,
+              socket: str | None = None) -> list[str]:
     """A standalone HTTP server (uWSGI's HTTP router) for local use.
 
     ``admin_bind`` adds a second listener, the admin door. The router sets SERVER_PORT
     from the socket a request came in on (never from the request), and a route turns
     that port into the variable nginx's admin server block sets in production.
+
+    ``socket``: the unix socket between the router and the workers, 0600. Without one
+    uWSGI binds a uwsgi socket on 127.0.0.1 at a random port, which any local user
+    could find and talk to (the uwsgi protocol has no authentication).
     """
     args = [uwsgi_binary(), "--http", bind, "--http-keepalive",
             "--static-map", f"/static={STATIC_DIR}"]
+    if socket:
+        args += ["--socket", socket, "--chmod-socket=600"]  # an optional argument: with =
     if admin_bind:
         port = admin_bind.rpartition(":")[2]
         args += ["--http", admin_bind, "--route-if",

@@ -256,3 +256,25 @@ def test_serve_sets_the_admin_door_by_listening_port_only(monkeypatch):
         f"equal:${{SERVER_PORT}};8081 addvar:{ENTRANCE}={ADMIN_ENTRANCE}"]
     assert [both[i + 1] for i, a in enumerate(both) if a == "--http"] == [
         "127.0.0.1:8080", "127.0.0.1:8081"]
+
+
+# -- over TLS -------------------------------------------------------------------------------
+
+def test_over_tls_a_browsers_log_in_post_passes_and_gets_a_secure_cookie(app):
+    # What a browser sends from a page whose policy is no-referrer: no Referer, Origin
+    # null (Fetch), and nginx's Host without the port.
+    client = app.test_client()
+    base = "https://admin.test"
+    page = client.get("/login", base_url=base)
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      page.get_data(as_text=True)).group(1)
+    form = {"email": "owner@example.com", "password": PASSWORD, "csrf_token": token}
+    response = client.post("/login", data=form, base_url=base,
+                           headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 302, response.get_data(as_text=True)[-300:]
+    cookie = response.headers["Set-Cookie"]
+    assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # Without its token, still refused.
+    refused = client.post("/login", data={**form, "csrf_token": "x"}, base_url=base)
+    assert refused.status_code == 400

@@ -81,6 +81,20 @@ buffer-size = 16384
 harakiri = 30
 max-requests = 20000
 log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)
+route-run = setmodifier1:0
+route-if-not = empty:${UWSGI_APPID} break:403
+route-if-not = empty:${UWSGI_CACHE_GET} break:403
+route-if-not = empty:${UWSGI_CALLABLE} break:403
+route-if-not = empty:${UWSGI_CHDIR} break:403
+route-if-not = empty:${UWSGI_FILE} break:403
+route-if-not = empty:${UWSGI_HOME} break:403
+route-if-not = empty:${UWSGI_MODULE} break:403
+route-if-not = empty:${UWSGI_POSTFILE} break:403
+route-if-not = empty:${UWSGI_PYHOME} break:403
+route-if-not = empty:${UWSGI_SCHEME} break:403
+route-if-not = empty:${UWSGI_SCRIPT} break:403
+route-if-not = empty:${UWSGI_SETENV} break:403
+route-if-not = empty:${UWSGI_TOUCH_RELOAD} break:403
 route-if = empty:${LANDINGPAD_CLIENT} addvar:LANDINGPAD_CLIENT=${REMOTE_ADDR}
 route-run = setremoteaddr:-
 route = ^(/confirm/|/unsubscribe/|/privacy/data/|/offer/confirm/|/logos/[^/]+/direct/) seturi:$1<token>
@@ -152,7 +166,8 @@ def test_only_unsent_requests_go_to_another_node(files):
 
 
 def test_an_app_node_can_listen_on_tcp():
-    options = DeployOptions(deploy_dir="/d", data_dir="/", socket="10.0.0.5:3031")
+    options = DeployOptions(deploy_dir="/d", data_dir="/", socket="10.0.0.5:3031",
+                            socket_on_private_network=True)
     assert options.upstreams == ["10.0.0.5:3031"]
     ini = render_all(options, parse_sites("", Path("s")))["uwsgi.ini"]
     assert "socket = 10.0.0.5:3031\n" in ini and "chmod-socket" not in ini
@@ -195,7 +210,7 @@ def test_certificate_paths_cannot_inject_config(path):
 
 def test_long_deploy_dirs_get_a_short_socket_path():
     options = DeployOptions(deploy_dir="/x" * 60, data_dir="/")
-    assert len(options.socket) < 100 and options.socket.endswith(".sock")
+    assert len(options.socket) < 100 and options.socket.endswith("/uwsgi.sock")
 
 
 def test_encoded_values_round_trip_through_the_app(app_config):

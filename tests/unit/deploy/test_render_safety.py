@@ -55,7 +55,8 @@ def test_only_normalised_host_names_become_map_keys(host):
 
 
 def test_admin_host_is_written_in_its_normal_form():
-    options = DeployOptions(deploy_dir="/d", data_dir="/", admin_host="Admin.Example.")
+    options = DeployOptions(deploy_dir="/d", data_dir="/", admin_host="Admin.Example.",
+                            admin_listen="127.0.0.1:8081")
     assert options.admin_host == "admin.example"
 
 
