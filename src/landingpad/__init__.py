@@ -13,7 +13,17 @@ from flask import Flask, Response, g, render_template
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from landingpad import assets, privacy, ratelimit, security, settings, signup, sites, storage
+from landingpad import (
+    assets,
+    compress,
+    privacy,
+    ratelimit,
+    security,
+    settings,
+    signup,
+    sites,
+    storage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     sites.init_app(app)
     security.init_app(app)
+    # Public responses only: the admin app, dispatched to below, is never compressed
+    # (its pages hold CSRF tokens and echo input: BREACH).
+    app.wsgi_app = compress.GzipMiddleware(app.wsgi_app)
     signup.init_app(app)
     privacy.init_app(app)
     ratelimit.init_app(app)  # after the routes it limits

@@ -112,8 +112,9 @@ def http_args(bind: str, processes: int, admin_bind: str | None = None,
     uWSGI binds a uwsgi socket on 127.0.0.1 at a random port, which any local user
     could find and talk to (the uwsgi protocol has no authentication).
     """
+    # static-gzip-all: a client that takes gzip gets a file's .gz twin (compress.py).
     args = [uwsgi_binary(), "--http", bind, "--http-keepalive",
-            "--static-map", f"/static={STATIC_DIR}"]
+            "--static-map", f"/static={STATIC_DIR}", "--static-gzip-all"]
     if socket:
         args += ["--socket", socket, "--chmod-socket=600"]  # an optional argument: with =
     if admin_bind:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from landingpad.signup import meta
 from landingpad.signup.pages import LandingFastPath, PageCache
 from landingpad.signup.tokens import FormTokens
 from landingpad.signup.views import bp
@@ -16,5 +17,7 @@ def init_app(app: Flask) -> None:
     app.extensions["landingpad.tokens"] = tokens
     app.extensions["landingpad.pages"] = pages
     app.register_blueprint(bp)
+    app.register_blueprint(meta.bp)
+    app.jinja_env.globals["social_image_url"] = meta.social_image_url  # base.html's head
     app.wsgi_app = LandingFastPath(app.wsgi_app, app.extensions["landingpad.sites"], pages,
                                    tokens, admin_host=app.config["ADMIN_HOST"])

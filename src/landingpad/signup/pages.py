@@ -19,6 +19,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from landingpad.compress import VARY, accepts_gzip, gzip_join, gzip_parts
 from landingpad.security import HSTS, security_headers
 from landingpad.signup.tokens import FormTokens
 from landingpad.sites import Site, SiteRegistry
@@ -54,6 +55,14 @@ class Page:
         length = ("Content-Length", str(len(self.head) + self.token_length + len(self.tail)))
         object.__setattr__(self, "_plain", [*self.headers, length])
         object.__setattr__(self, "_tls", [*self.headers, HSTS, length])
+        # The gzip form, compressed once: a request only adds its token as a stored
+        # block and the checksum (compress.gzip_join), no zlib run per hit.
+        head_z, tail_z, head_crc = gzip_parts(self.head, self.tail)
+        object.__setattr__(self, "_gz", (head_z, tail_z, head_crc))
+        gz_length = ("Content-Length", str(_gzip_size(head_z, tail_z, self.token_length)))
+        encoded = (*self.headers, ("Content-Encoding", "gzip"))
+        object.__setattr__(self, "_gz_plain", [*encoded, gz_length])
+        object.__setattr__(self, "_gz_tls", [*encoded, HSTS, gz_length])
 
     def respond(self, environ: dict[str, Any],
                 token: str) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -63,14 +72,28 @@ class Page:
                                                               self.etag):
             headers = [h for h in self.headers if h[0] != "Content-Type"]
             return "304 Not Modified", [*headers, HSTS] if secure else headers, b""
+        gzip = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
         if len(token) == self.token_length:
-            headers = self._tls if secure else self._plain
+            if gzip:
+                headers = self._gz_tls if secure else self._gz_plain
+            else:
+                headers = self._tls if secure else self._plain
         else:  # a token of another length (never in practice): count the body
-            headers = [*self.headers, *([HSTS] if secure else []),
-                       ("Content-Length", str(len(self.head) + len(token) + len(self.tail)))]
+            size = _gzip_size(*self._gz[:2], len(token)) if gzip \
+                else len(self.head) + len(token) + len(self.tail)
+            headers = [*self.headers, *([("Content-Encoding", "gzip")] if gzip else []),
+                       *([HSTS] if secure else []), ("Content-Length", str(size))]
         if environ.get("REQUEST_METHOD") == "HEAD":
             return "200 OK", headers, b""
+        if gzip:
+            head_z, tail_z, head_crc = self._gz
+            return "200 OK", headers, gzip_join(head_z, token.encode("ascii"), tail_z,
+                                                head_crc, len(self.head), self.tail)
         return "200 OK", headers, b"".join((self.head, token.encode("ascii"), self.tail))
+
+
+def _gzip_size(head_z: bytes, tail_z: bytes, token_length: int) -> int:
+    return len(head_z) + 5 + token_length + len(tail_z) + 8  # stored block header, trailer
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -95,6 +118,7 @@ def build_page(site: Site, html: str, token_length: int) -> Page:
         # Revalidate every time: cheap (304) and keeps the form token fresh.
         ("Cache-Control", "no-cache"),
         ("ETag", etag),
+        VARY,  # gzip or not, by Accept-Encoding (nginx's micro-cache keys on it too)
         *security_headers(False, style_hash(site)),
     )
     return Page(head_b, tail_b, etag, headers, token_length)

@@ -153,6 +153,9 @@ SITE_FIELDS: tuple[SiteField, ...] = (
               "Sender address of this site's emails (default: hello@<domain>)."),
     SiteField("LANDING_CONSENT", "consent", _text(500), DEFAULT_CONSENT,
               "Consent text next to the checkbox; {title} is replaced. Its hash is its version."),
+    SiteField("LANDING_INDEX", "index", _bool, True,
+              "Let search engines index the site (false: robots.txt disallows every path "
+              "and pages carry a noindex tag)."),
 )
 FIELDS_BY_KEY = {f.key: f for f in SITE_FIELDS}
 ENVIRON_KEYS = tuple(f.key for f in SITE_FIELDS)
@@ -178,6 +181,7 @@ class Site:
     double_optin: bool
     sender: str
     consent: str
+    index: bool
     consent_version: str = field(init=False)
 
     def __post_init__(self) -> None:
