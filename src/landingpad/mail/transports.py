@@ -25,10 +25,20 @@ class DeliveryError(Exception):
         self.reply = reply
 
 
+# Called once the server has taken the envelope and before the first byte of the message
+# (SMTP: after DATA's 354). If it raises, the message is not sent and the error propagates.
+BeforeData = Callable[[], object]
+# Called once the whole message is written, before its reply is read: work done there
+# overlaps the server's handling of the message. Must not raise.
+BeforeReply = Callable[[], object]
+
+
 class Transport(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
-    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None: ...
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str,
+                 before_data: BeforeData | None = None,
+                 before_reply: BeforeReply | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -84,13 +94,21 @@ class SMTPTransport:
                       message["To"].addresses[0].addr_spec, self.signer(message),
                       str(message["Message-ID"]))
 
-    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str,
+                 before_data: BeforeData | None = None,
+                 before_reply: BeforeReply | None = None) -> None:
         """Send finished (signed) bytes; the same outcome kinds as send().
 
         An address with a non-ASCII local part (and a message whose headers are raw
         UTF-8 because of one) travels only with SMTPUTF8 (RFC 6531);
         a server that doesn't offer it refuses that one message for good, nothing
         was sent, and the connection stays usable for the next one.
+
+        ``before_data`` runs between the envelope and the message (the announcement
+        sender waits there for its `sending` commit, which went to disk meanwhile).
+        If it raises, the connection is dropped before the message's end, so the
+        server delivers nothing, and its exception propagates. ``before_reply`` runs
+        while the server takes the message (the sender builds the next one there).
         """
         smtp = self._connection()
         options: list[str] = []
@@ -108,7 +126,11 @@ class SMTPTransport:
                                     "before the @")
             options = ["SMTPUTF8"]
         try:
-            smtp.sendmail(sender, [recipient], data, mail_options=options)
+            if before_data is None and before_reply is None:
+                smtp.sendmail(sender, [recipient], data, mail_options=options)
+            else:
+                self._send_in_two_steps(smtp, sender, recipient, data, options, before_data,
+                                        before_reply)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise self._refused(code, text) from None
@@ -120,6 +142,42 @@ class SMTPTransport:
             raise DeliveryError("unknown", f"connection lost while sending: {exc!r}") from None
         finally:
             self._last_used = time.monotonic()
+
+    def _send_in_two_steps(self, smtp: smtplib.SMTP, sender: str, recipient: str,
+                           data: bytes, options: list[str], before_data: BeforeData | None,
+                           before_reply: BeforeReply | None) -> None:
+        """smtplib's sendmail() for one recipient, with ``before_data`` after DATA's 354
+        and ``before_reply`` after the message's final dot."""
+        smtp.ehlo_or_helo_if_needed()
+        if smtp.does_esmtp and smtp.has_extn("size"):
+            options = [*options, f"size={len(data)}"]
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        smtp.putcmd("data")
+        code, reply = smtp.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        try:
+            if before_data is not None:
+                before_data()
+        except BaseException:
+            # Mid-DATA there is no RSET: without the final dot the server keeps nothing.
+            self._smtp = None
+            smtp.close()
+            raise
+        body = smtplib._quote_periods(data)  # as SMTP.data() sends it
+        if body[-2:] != b"\r\n":
+            body += b"\r\n"
+        smtp.send(body + b".\r\n")
+        if before_reply is not None:
+            before_reply()
+        code, reply = smtp.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
 
     def _refused(self, code: int, text: bytes | str) -> DeliveryError:
         try:
@@ -148,8 +206,13 @@ class FolderTransport:
     def send(self, message: EmailMessage) -> None:
         self.send_raw("", "", self.signer(message), str(message["Message-ID"]))
 
-    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str) -> None:
+    def send_raw(self, sender: str, recipient: str, data: bytes, message_id: str,
+                 before_data: BeforeData | None = None,
+                 before_reply: BeforeReply | None = None) -> None:
         from landingpad.files import PRIVATE_DIR, make_dir, open_private
+
+        if before_data is not None:
+            before_data()
 
         make_dir(self.folder, PRIVATE_DIR)  # mail holds addresses: owner only
         name = re.sub(r"[^A-Za-z0-9@._-]", "_", message_id.strip("<>")) + ".eml"
@@ -157,6 +220,8 @@ class FolderTransport:
         with os.fdopen(open_private(tmp), "wb") as fh:  # 0600 whatever the umask
             fh.write(data)
         os.replace(tmp, self.folder / name)
+        if before_reply is not None:
+            before_reply()
 
     def close(self) -> None:
         pass
