@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Executable, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -105,12 +105,73 @@ def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[s
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
               "now": now or utcnow(), "address_hash": address_hash}
-    with write_lock(engine), engine.connect() as connection:
-        signup_id, confirmed_at, link_key, suppressed = _upsert(engine, connection, params,
-                                                                True)
-        connection.commit()
-    _consent_committed(engine, consent_version)
+    if consent_version in _known_consents.get(engine, ()):
+        signup_id, confirmed_at, link_key, suppressed = _driver_upsert(engine, params)
+    else:  # the first sign-up under this consent text in this process
+        with write_lock(engine), engine.connect() as connection:
+            signup_id, confirmed_at, link_key, suppressed = _upsert(engine, connection, params,
+                                                                    True)
+            connection.commit()
+        _consent_committed(engine, consent_version)
     return Stored(signup_id, confirmed_at is not None, link_key, bool(suppressed))
+
+
+class _DriverStatement(NamedTuple):
+    sql: str
+    names: tuple[str, ...]  # the parameters, in order for a positional paramstyle
+    positional: bool
+    processors: dict[str, Callable[[Any], Any]]  # SQLAlchemy's own bind processors
+    defaults: dict[str, Callable[[], Any]]  # the table's Python-side column defaults
+
+
+_driver_statements: dict[tuple[str, str], _DriverStatement] = {}
+
+
+def _driver_statement(engine: Engine) -> _DriverStatement:
+    """The upsert compiled once for this dialect, to run on the DBAPI cursor itself."""
+    dialect = engine.dialect
+    key = (dialect.name, dialect.driver)
+    if key not in _driver_statements:
+        compiled = _upsert_statements(dialect.name, True)[1].compile(dialect=dialect)
+        names = tuple(compiled.positiontup or compiled.binds)
+        processors = {}
+        for name in set(names):
+            process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        defaults = {}
+        for column in Signup.__table__.columns:
+            default = column.default
+            if column.key in names and default is not None and default.is_scalar:
+                defaults[column.key] = lambda value=default.arg: value
+            elif column.key in names and default is not None and default.is_callable:
+                defaults[column.key] = lambda fn=default.arg: fn(None)
+        _driver_statements[key] = _DriverStatement(compiled.string, names,
+                                                   compiled.positiontup is not None,
+                                                   processors, defaults)
+    return _driver_statements[key]
+
+
+def _driver_upsert(engine: Engine, params: dict) -> tuple:
+    """The upsert as a driver-level statement (exec_driver_sql), and its commit.
+
+    The hot path: compiling, caching and processing a Core statement on every
+    execution cost more than SQLite's own work. The statement, its bind processors
+    and column defaults are SQLAlchemy's, so the row written is the same, and the
+    execution still goes through the engine (its events, errors with parameters
+    hidden). The connection is taken before the write lock, so the lock is held for
+    the statement and the commit only.
+    """
+    statement = _driver_statement(engine)
+    values = {**{name: make() for name, make in statement.defaults.items()}, **params}
+    for name, process in statement.processors.items():
+        values[name] = process(values[name])
+    bound = (tuple(values[name] for name in statement.names) if statement.positional
+             else {name: values[name] for name in statement.names})
+    with engine.connect() as connection, write_lock(engine):
+        row = connection.exec_driver_sql(statement.sql, bound).one()
+        connection.commit()
+    return tuple(row)
 
 
 def _upsert(engine: Engine, connection: Connection, params: dict,
