@@ -257,3 +257,18 @@ def s3_env(s3_server, s3_bucket, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(name, env[name])
     return env
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run (a second sync_playwright in one process fails)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--host-resolver-rules=MAP * 127.0.0.1",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()

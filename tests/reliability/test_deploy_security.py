@@ -30,7 +30,7 @@ from landingpad.deploy.render import DeployOptions, render_all
 from landingpad.deploy.uwsgi import uwsgi_binary
 from landingpad.sites.sitesfile import load_sites
 from landingpad.storage.engine import make_engine
-from tests.functional.conftest import browser, start_stack  # noqa: F401 - a fixture
+from tests.functional.conftest import start_stack
 from tests.servers import free_port, request, self_signed_cert, stop, wait_for_http
 
 pytestmark = pytest.mark.functional
@@ -306,7 +306,7 @@ def test_the_owner_logs_in_over_tls_and_gets_a_secure_cookie(tls_admin_stack):
     assert tls_request(tls_admin_stack, "GET", "/").status == 200  # the dashboard
 
 
-def test_a_browser_logs_in_over_tls_and_holds_a_secure_cookie(browser, tls_admin_stack):  # noqa: F811
+def test_a_browser_logs_in_over_tls_and_holds_a_secure_cookie(browser, tls_admin_stack):
     # Chromium, as the owner would: its Referer and Origin under the pages' own policy.
     base = f"https://{ADMIN}:{tls_admin_stack.admin_port}"
     context = browser.new_context(ignore_https_errors=True)  # the self-signed certificate
