@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,8 @@ class SQLiteStorage(Storage):
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._incrs = 0
+        # One connection per process, shared by its threads: one statement at a time.
+        self._lock = threading.RLock()
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -61,32 +64,39 @@ class SQLiteStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        db = self._db()
-        (count,) = db.execute(_INCR, (key, amount, now + expiry, now)).fetchone()
-        self._incrs += 1
-        if self._incrs % _SWEEP_EVERY == 0:
-            db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+        with self._lock:
+            db = self._db()
+            (count,) = db.execute(_INCR, (key, amount, now + expiry, now)).fetchone()
+            self._incrs += 1
+            if self._incrs % _SWEEP_EVERY == 0:
+                db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
         return count
 
     def get(self, key: str) -> int:
-        row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?",
-                                 (key, time.time())).fetchone()
+        with self._lock:
+            row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?",
+                                     (key, time.time())).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = self._db().execute("SELECT expires FROM counters WHERE key = ? AND expires > ?",
-                                 (key, time.time())).fetchone()
+        with self._lock:
+            row = self._db().execute(
+                "SELECT expires FROM counters WHERE key = ? AND expires > ?",
+                (key, time.time())).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:
         try:
-            self._db().execute("SELECT 1").fetchone()
+            with self._lock:
+                self._db().execute("SELECT 1").fetchone()
         except sqlite3.Error:
             return False
         return True
 
     def reset(self) -> int | None:
-        return self._db().execute("DELETE FROM counters").rowcount
+        with self._lock:
+            return self._db().execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
-        self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        with self._lock:
+            self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
