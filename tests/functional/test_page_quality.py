@@ -48,14 +48,21 @@ def test_lighthouse_gives_100_for_accessibility_best_practices_and_seo(demo):
 def test_pages_go_out_gzip_compressed_through_nginx_and_its_micro_cache(demo):
     plain_status, plain_headers, plain = request(demo, "GET", "/", "coffee.localhost")
     assert plain_status == 200 and "content-encoding" not in plain_headers
-    for expected_cache in ("MISS", "HIT"):
+    # From the app (MISS, or EXPIRED when an earlier test cached it more than the
+    # micro-cache's second ago), then from the cache: a busy machine may let a second
+    # pass between two requests, so a HIT is asked for within a few tries.
+    seen = []
+    for _ in range(6):
         status, headers, body = request(demo, "GET", "/", "coffee.localhost", headers=GZIP)
         assert status == 200 and headers["content-encoding"] == "gzip"
-        assert headers["x-cache-status"] == expected_cache
+        seen.append(headers["x-cache-status"])
         assert headers["vary"] == "Accept-Encoding"
         page = gzip.decompress(body)
         assert b'<meta name="description" content="Small-batch beans' in page
         assert len(page) == len(plain)  # the same page; only the form token differs
+        if seen[-1] == "HIT":
+            break
+    assert seen[0] in ("MISS", "EXPIRED") and seen[-1] == "HIT", seen
     # Each variant has its own cache entry: a plain client still gets plain bytes.
     status, headers, body = request(demo, "GET", "/", "coffee.localhost")
     assert "content-encoding" not in headers and body.startswith(b"<!doctype html>")
