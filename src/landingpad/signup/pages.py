@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -132,7 +131,6 @@ class PageCache:
         self.size = size
         self.token_length = token_length
         self._pages: dict[Site, Page] = {}
-        self._lock = threading.Lock()
 
     def get(self, site: Site) -> Page | None:
         return self._pages.get(site)
@@ -143,10 +141,9 @@ class PageCache:
             page = build_page(site, render(site), self.token_length)
             if self.size == 0:
                 return page  # cache off: every request renders
-            with self._lock:  # a worker's threads may fill it at once
-                if len(self._pages) >= self.size:
-                    self._pages.pop(next(iter(self._pages)))
-                self._pages[site] = page
+            if len(self._pages) >= self.size:
+                self._pages.pop(next(iter(self._pages)))
+            self._pages[site] = page
         return page
 
     def clear(self) -> None:

@@ -34,26 +34,18 @@ def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
 
     Only exact LANDING_* keys count: a visitor's header ``Landing-Title``
     arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
-    generated nginx map can pass "" for a value a domain doesn't set (decode_overrides
-    reads "" as None: done on a cache miss, not per request).
+    generated nginx map can pass "" for a value a domain doesn't set.
     """
-    raw = tuple(map(environ.get, _RAW_KEYS))
-    # The usual case without nginx (the sites file alone): one shared tuple, not one
-    # per cached host.
-    return _NO_OVERRIDES if raw == _NO_OVERRIDES else raw
-
-
-_RAW_KEYS = (*ENVIRON_KEYS, params.ENCODING_KEY)
-_NO_OVERRIDES: tuple[None, ...] = (None,) * len(_RAW_KEYS)
+    return (*(environ.get(key) or None for key in ENVIRON_KEYS),
+            environ.get(params.ENCODING_KEY))
 
 
 def decode_overrides(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
-    """Plain values from raw_overrides ("" is unset; percent-decoded when nginx says
-    they are encoded)."""
+    """Plain values from raw_overrides (percent-decoded when nginx says they are encoded)."""
     *values, encoding = raw
     if encoding == params.ENCODING_URL:
-        return tuple(_decode(v or None) for v in values)
-    return tuple(v or None for v in values)
+        return tuple(_decode(v) for v in values)
+    return tuple(values)
 
 
 def _decode(value: str | None) -> str | None:
@@ -128,7 +120,7 @@ class SiteRegistry:
     def site_for_host(self, host: str) -> Site | None:
         """The Site the sites file gives a host (no nginx params): CLI and admin."""
         self._maybe_reload()
-        return self._lookup(host, _NO_OVERRIDES)
+        return self._lookup(host, (None,) * (len(ENVIRON_KEYS) + 1))
 
     def _build(self, raw_host: str, raw: tuple[str | None, ...]) -> Site | None:
         host = normalize_host(raw_host)  # InvalidHost is raised, and not cached

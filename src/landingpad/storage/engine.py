@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -54,8 +53,7 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
                          max_overflow=max_overflow, pool_timeout=10, hide_parameters=True)
 
 
-_lock_files: dict[tuple[str, int], tuple[int, threading.Lock]] = {}
-_lock_files_lock = threading.Lock()
+_lock_files: dict[tuple[str, int], int] = {}
 
 
 @contextmanager
@@ -65,39 +63,26 @@ def sqlite_write_lock(database: str) -> Iterator[None]:
     Without it, a uWSGI worker that finds the database locked sleeps in
     SQLite's busy handler (1, 2, 5, 10 ms...) instead of starting the moment the
     other commits: a lock convoy that ruins tail latency. flock wakes the
-    next writer at once and is released if its holder dies. flock does not
-    exclude threads of one process (they share the descriptor): a thread lock
-    queues those first.
+    next writer at once and is released if its holder dies.
     """
     key = (database, os.getpid())  # a descriptor per process: never shared across fork
-    found = _lock_files.get(key)
-    if found is None:
-        with _lock_files_lock:
-            found = _lock_files.get(key)
-            if found is None:
-                fd = open_private(Path(f"{database}.writelock"), append=True)
-                found = _lock_files[key] = (fd, threading.Lock())
-    fd, in_process = found
-    with in_process:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def sqlite_file(engine: Engine) -> str | None:
-    """The database file of a SQLite engine (None: another database, or in memory)."""
-    url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return url.database
-    return None
+    fd = _lock_files.get(key)
+    if fd is None:
+        fd = open_private(Path(f"{database}.writelock"), append=True)
+        _lock_files[key] = fd
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def write_lock(engine: Engine) -> AbstractContextManager[None]:
     """The lock a write transaction on this engine takes (SQLite files only)."""
-    database = sqlite_file(engine)
-    return sqlite_write_lock(database) if database else nullcontext()
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return sqlite_write_lock(url.database)
+    return nullcontext()
 
 
 class EngineHolder:
@@ -114,7 +99,6 @@ class EngineHolder:
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
         self._pid = 0
-        self._lock = threading.Lock()
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -127,13 +111,11 @@ class EngineHolder:
     @property
     def engine(self) -> Engine:
         pid = os.getpid()
-        if self._engine is None or self._pid != pid:
-            with self._lock:  # a worker's threads: one engine, one pool
-                if self._engine is None:
-                    self._engine = make_engine(self.url, **self.pool)
-                elif self._pid != pid:
-                    self._engine.dispose(close=False)
-                self._pid = pid
+        if self._engine is None:
+            self._engine = make_engine(self.url, **self.pool)
+        elif self._pid != pid:
+            self._engine.dispose(close=False)
+        self._pid = pid
         return self._engine
 
     def dispose(self) -> None:

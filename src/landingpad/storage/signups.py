@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy import Connection, Engine, Executable, bindparam, exists, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from landingpad.storage.engine import sqlite_file, write_lock
+from landingpad.storage.engine import write_lock
 from landingpad.storage.models import ConsentText, Signup, Suppression
 from landingpad.storage.types import utcnow
 
@@ -169,83 +168,10 @@ def _driver_upsert(engine: Engine, params: dict) -> tuple:
         values[name] = process(values[name])
     bound = (tuple(values[name] for name in statement.names) if statement.positional
              else {name: values[name] for name in statement.names})
-    if sqlite_file(engine):  # SQLite: one writer at a time, so batch them
-        return _group_commit(engine).submit(statement.sql, bound)
-    # PostgreSQL: each its own transaction; the server groups concurrent commits' flushes.
-    with engine.connect() as connection:
+    with engine.connect() as connection, write_lock(engine):
         row = connection.exec_driver_sql(statement.sql, bound).one()
         connection.commit()
     return tuple(row)
-
-
-class _Pending:
-    __slots__ = ("bound", "done", "error", "row")
-
-    def __init__(self, bound: tuple | dict) -> None:
-        self.bound = bound
-        self.done = False
-        self.row: tuple | None = None
-        self.error: BaseException | None = None
-
-
-class GroupCommit:
-    """SQLite's group commit for the sign-ups of this process's threads.
-
-    SQLite takes one writer at a time, and a durable commit is an fsync. Threads
-    queue their statement; whoever gets the commit lock first runs every queued
-    statement in one transaction with one commit, and each thread returns only
-    once its statement's commit is on disk. A batch with any error is rolled back
-    whole and every statement in it raises: nothing is acknowledged that was not
-    committed. With one thread per process, a batch is one sign-up, as before.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
-
-    def submit(self, sql: str, bound: tuple | dict) -> tuple:
-        pending = _Pending(bound)
-        with self._queue_lock:
-            self._queue.append(pending)
-        with self._commit_lock:
-            if not pending.done:  # nobody has committed it yet: lead the next batch
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._run(sql, batch)
-        if pending.error is not None:
-            raise pending.error
-        return pending.row
-
-    def _run(self, sql: str, batch: list[_Pending]) -> None:
-        try:
-            with self.engine.connect() as connection, write_lock(self.engine):
-                try:
-                    rows = [tuple(connection.exec_driver_sql(sql, item.bound).one())
-                            for item in batch]
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-        except BaseException as exc:
-            for item in batch:
-                item.error, item.done = exc, True
-            return
-        for item, row in zip(batch, rows, strict=True):
-            item.row, item.done = row, True
-
-
-_group_commits: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
-_group_commits_lock = threading.Lock()
-
-
-def _group_commit(engine: Engine) -> GroupCommit:
-    found = _group_commits.get(engine)
-    if found is None:
-        with _group_commits_lock:
-            found = _group_commits.setdefault(engine, GroupCommit(engine))
-    return found
 
 
 def _upsert(engine: Engine, connection: Connection, params: dict,
