@@ -40,4 +40,4 @@ def test_ten_thousand_domains_pass_nginx_t(tmp_path: Path):
     Nginx(find_nginx(), tmp_path / "deploy" / "nginx.conf").test()
     elapsed = time.monotonic() - started
     print(f"nginx -t on 10,000 domains: {elapsed:.3f}s")
-    assert elapsed < 10  # the 0.1 s goal is measured by bench/, not asserted here
+    assert elapsed < 120  # only a hang; the 0.1 s goal is bench/run's nginx_t_10k_s
