@@ -7,7 +7,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -44,6 +48,22 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout)
+
+
+@contextmanager
+def landingpad_serve(env: Mapping[str, str], processes: int = 1,
+                     host: str = "coffee.test") -> Iterator[tuple[int, subprocess.Popen]]:
+    """`landingpad serve` on a free port with ``env`` over os.environ: (port, process)."""
+    port = free_port()
+    landingpad = Path(sys.executable).with_name("landingpad")
+    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes",
+                             str(processes)], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(port, host=host, proc=proc)
+        yield port, proc
+    finally:
+        stop(proc)
 
 
 def request(port: int, method: str, path: str, host: str, body: bytes | str | None = None,

@@ -9,10 +9,6 @@ reported by bench/lighthouse.py, never asserted here.
 from __future__ import annotations
 
 import gzip
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from bench.lighthouse import LIGHTHOUSE, demo_stack, run_lighthouse
@@ -20,7 +16,7 @@ from bench.lighthouse import LIGHTHOUSE, demo_stack, run_lighthouse
 from landingpad.compress import STATIC_DIR
 from landingpad.demo import DEMO_SITES
 from tests.functional.test_admin_browser import ARTIFACTS, serious_axe_violations
-from tests.servers import free_port, request, stop, wait_for_http
+from tests.servers import landingpad_serve, request
 
 pytestmark = pytest.mark.functional
 SITES = DEMO_SITES + '\n[sites."quiet.localhost"]\nLANDING_TITLE = "Quiet"\nLANDING_INDEX = false\n'
@@ -137,13 +133,7 @@ def test_page_loads_nothing_else_and_trips_no_csp_with_its_icon_and_previews(bro
 
 @pytest.mark.backends("sqlite")
 def test_landingpad_serve_compresses_pages_and_static_files(cli_env):
-    port = free_port()
-    landingpad = Path(sys.executable).with_name("landingpad")
-    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes", "1"],
-                            env={**os.environ, **cli_env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(port, host="coffee.test", proc=proc)
+    with landingpad_serve(cli_env) as (port, _):
         for _ in range(2):  # rendered, then from the page cache
             _, headers, body = request(port, "GET", "/", "coffee.test", headers=GZIP)
             assert headers["content-encoding"] == "gzip"
@@ -157,5 +147,3 @@ def test_landingpad_serve_compresses_pages_and_static_files(cli_env):
         _, headers, body = request(port, "GET", "/static/landing.css", "coffee.test")
         assert "content-encoding" not in headers
         assert body == (STATIC_DIR / "landing.css").read_bytes()
-    finally:
-        stop(proc)

@@ -16,7 +16,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -31,7 +30,7 @@ from landingpad.deploy.uwsgi import uwsgi_binary
 from landingpad.sites.sitesfile import load_sites
 from landingpad.storage.engine import make_engine
 from tests.functional.conftest import start_stack
-from tests.servers import free_port, request, self_signed_cert, stop, wait_for_http
+from tests.servers import free_port, landingpad_serve, request, self_signed_cert, stop
 
 pytestmark = pytest.mark.functional
 
@@ -226,17 +225,9 @@ def listening_tcp_ports(root: int) -> set[int]:
 
 
 def test_serve_binds_no_uwsgi_port_any_local_user_could_reach(cli_env):
-    port = free_port()
-    landingpad = Path(sys.executable).with_name("landingpad")
-    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes", "1"],
-                            env={**os.environ, **cli_env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(port, host="coffee.test", proc=proc)
+    with landingpad_serve(cli_env) as (port, proc):
         assert listening_tcp_ports(proc.pid) == {port}  # the HTTP listener, nothing else
         assert request(port, "GET", "/", "coffee.test")[0] == 200
-    finally:
-        stop(proc)
 
 
 # -- the admin area over TLS ------------------------------------------------------------------

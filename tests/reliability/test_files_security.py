@@ -7,8 +7,6 @@ import http.client
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.functional.conftest import start_stack
-from tests.servers import free_port, request, stop, wait_for_http
+from tests.servers import landingpad_serve, request
 
 HEX = "c0ffee" + "0" * 26  # an asset-shaped name (32 hex digits)
 
@@ -163,16 +161,8 @@ def served(cli_env, data_dir):
     (data_dir / f"{HEX}.png").write_bytes(b"SECRET FROM THE DATA DIR")
     (data_dir / "secret_key").write_text("x" * 64 + "\n")
     (data_dir / "assets" / "coffee.test").mkdir(parents=True)
-    port = free_port()
-    landingpad = Path(sys.executable).with_name("landingpad")
-    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes", "1"],
-                            env={**os.environ, **cli_env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    try:
-        wait_for_http(port, host="coffee.test", proc=proc)
+    with landingpad_serve(cli_env) as (port, _):
         yield port
-    finally:
-        stop(proc)
 
 
 def raw_get(port: int, path: str, host: str = "coffee.test") -> tuple[int, bytes]:

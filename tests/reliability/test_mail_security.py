@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from email import policy
@@ -180,25 +179,14 @@ def test_through_nginx_the_answer_comes_before_a_slow_server_takes_the_mail(
 
 @pytest.fixture
 def served_with_slow_mail(cli_env, slow_sink):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.servers import landingpad_serve
 
-    from tests.servers import free_port, stop, wait_for_http
-
-    port = free_port()
-    env = {**os.environ, **cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0",
+    env = {**cli_env, "LANDINGPAD_MIN_FILL_SECONDS": "0",
            "LANDINGPAD_MAIL_TRANSPORT": "smtp", "LANDINGPAD_SMTP_HOST": "127.0.0.1",
            "LANDINGPAD_SMTP_PORT": str(slow_sink.port), "LANDINGPAD_SMTP_TIMEOUT": "20"}
-    landingpad = Path(sys.executable).with_name("landingpad")
     # One worker: the next request can only be answered by the worker that owes the mail.
-    proc = subprocess.Popen([str(landingpad), "serve", "--port", str(port), "--processes", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_http(port, host="bikes.test", proc=proc)
+    with landingpad_serve(env, processes=1, host="bikes.test") as (port, _):
         yield port
-    finally:
-        stop(proc)
 
 
 @pytest.mark.functional
