@@ -127,6 +127,56 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def _acme_directory(raw: str) -> str:
+    """An ACME directory URL, or "" (automatic certificates off)."""
+    if raw == "":
+        return ""
+    url = _http_url(raw)
+    if not url.startswith("https://"):
+        raise ValueError("must be an https:// URL (or empty: no automatic certificates)")
+    return url
+
+
+def _pem_file(raw: str) -> str:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("must be an existing PEM file")
+    return str(path.resolve())
+
+
+def _address(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\",;]+@[^@\s<>\",;]+\.[^@\s<>\",;]+", raw):
+        raise ValueError("must be an email address like owner@example.com")
+    return raw
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value < 65536:
+        raise ValueError("must be a port number, 1-65535")
+    return value
+
+
+def _dns_server(raw: str) -> str:
+    """host:port or [v6]:port of a resolver, by address (a name would need a resolver)."""
+    host, sep, port = raw.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        _port(port)
+    except ValueError:
+        raise ValueError("must be a resolver's IP:port, like 127.0.0.1:53 or [::1]:53") \
+            from None
+    if not sep:
+        raise ValueError("must be a resolver's IP:port")
+    return raw
+
+
+def _eab_hmac_key(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", raw):
+        raise ValueError("must be the base64url key your CA gave you")
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -134,11 +184,14 @@ class Setting:
     help: str
     parse: Callable[[str], Any] = _text
     env: str | None = None  # the environment variable, if not LANDINGPAD_<name>
+    empty_is_value: bool = False  # "" is parsed (e.g. "off"), not read as "use the default"
 
     @property
     def env_name(self) -> str:
         return self.env or f"LANDINGPAD_{self.name}"
 
+
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 # Defaults that depend on another setting are None here and derived in load().
 SETTINGS: tuple[Setting, ...] = (
@@ -225,6 +278,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ASSET_MAX_BYTES", 2 * 1024 * 1024, "Largest logo upload (bytes).", _positive_int),
     Setting("ASSET_MAX_PIXELS", 16_777_216, "Most pixels (width x height) in a logo.",
             _positive_int),
+    Setting("ACME_DIRECTORY", LETS_ENCRYPT,
+            "The ACME directory certificates are ordered from (empty: no automatic "
+            "certificates). Let's Encrypt's staging: "
+            "https://acme-staging-v02.api.letsencrypt.org/directory.",
+            _acme_directory, empty_is_value=True),
+    Setting("ACME_EMAIL", "", "The address the CA may write to about the ACME account "
+            "(also where certificate alerts go when a site has no LANDING_EMAIL).", _address),
+    Setting("ACME_CA_BUNDLE", "",
+            "A PEM file trusted for the ACME server's own HTTPS (private and test CAs; "
+            "empty: the system's trust store).", _pem_file),
+    Setting("ACME_EAB_KID", "", "External Account Binding key id, for CAs that need one."),
+    Setting("ACME_EAB_HMAC_KEY", "", "External Account Binding HMAC key (base64url).",
+            _eab_hmac_key),
+    Setting("ACME_HTTP_PORT", 80,
+            "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.", _port),
+    Setting("ACME_ORDER_RATE", "300 per 3 hours",
+            "New certificate orders the CA allows per account.", _rate),
+    Setting("ACME_DOMAIN_RATE", "50 per week",
+            "Certificates the CA allows per registered domain.", _rate),
+    Setting("ACME_FAILURE_RATE", "5 per hour",
+            "Failed validations the CA allows per host name.", _rate),
+    Setting("DNS_SERVER", "",
+            "IP:port of the resolver for landingpad's own DNS look-ups (empty: the system's).",
+            _dns_server),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -244,7 +321,7 @@ def load(overrides: Mapping[str, Any] | None = None,
             values[setting.name] = overrides.pop(setting.name)
             continue
         raw = environ.get(setting.env_name)
-        if raw is None or raw == "":
+        if raw is None or (raw == "" and not setting.empty_is_value):
             values[setting.name] = setting.default
             continue
         try:
@@ -257,6 +334,9 @@ def load(overrides: Mapping[str, Any] | None = None,
     values["SITES"] = Path(values["SITES"] or data_dir / "sites.toml")
     values["DEPLOY_DIR"] = Path(values["DEPLOY_DIR"] or data_dir / "deploy").resolve()
     values["NGINX_CONF"] = Path(values["NGINX_CONF"] or values["DEPLOY_DIR"] / "nginx.conf")
+    if bool(values["ACME_EAB_KID"]) != bool(values["ACME_EAB_HMAC_KEY"]):
+        raise SettingsError("External Account Binding needs both LANDINGPAD_ACME_EAB_KID "
+                            "and LANDINGPAD_ACME_EAB_HMAC_KEY")
     if values["ASSET_STORE"] == "s3" and not values["S3_BUCKET"]:
         raise SettingsError("LANDINGPAD_ASSET_STORE=s3 needs LANDINGPAD_S3_BUCKET")
     if not values["DATABASE_URL"]:
