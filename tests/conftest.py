@@ -272,3 +272,24 @@ def browser():
                   "--disable-sync", "--no-first-run"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def pebble_factory(tmp_path_factory: pytest.TempPathFactory):
+    """Start pebble (+ its DNS) as often as a test needs; all are stopped at teardown.
+
+    ``pebble_factory(http_port, validity_seconds=None, **options)`` -> tests.tls_servers.Pebble.
+    """
+    from tests.tls_servers import start_pebble
+
+    started = []
+
+    def start(http_port: int, validity_seconds: int | None = None, **options):
+        server = start_pebble(tmp_path_factory.mktemp("pebble"), http_port, validity_seconds,
+                              **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
