@@ -24,6 +24,7 @@ from landingpad import (
     sites,
     storage,
 )
+from landingpad.tls import challenges
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.wsgi_app = compress.GzipMiddleware(app.wsgi_app)
     signup.init_app(app)
     privacy.init_app(app)
+    challenges.init_app(app)  # /.well-known/acme-challenge/: any node answers the CA
     ratelimit.init_app(app)  # after the routes it limits
     configure_errors(app)
     if app.config["ADMIN_HOST"]:

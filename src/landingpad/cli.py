@@ -65,6 +65,7 @@ COMMANDS = {
     "forget": "landingpad.privacy.cli:forget",
     "purge": "landingpad.privacy.cli:purge",
     "asset": "landingpad.assets.cli:asset",
+    "tls": "landingpad.tls.cli:tls",
 }
 
 

@@ -295,7 +295,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.", _port),
     Setting("ACME_ORDER_RATE", "300 per 3 hours",
             "New certificate orders the CA allows per account.", _rate),
-    Setting("ACME_DOMAIN_RATE", "50 per week",
+    Setting("ACME_DOMAIN_RATE", "50 per 7 days",
             "Certificates the CA allows per registered domain.", _rate),
     Setting("ACME_FAILURE_RATE", "5 per hour",
             "Failed validations the CA allows per host name.", _rate),

@@ -1,0 +1,127 @@
+"""``landingpad tls status|issue|renew|worker``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import click
+
+from landingpad.cli import pass_app
+from landingpad.sites.host import InvalidHost, normalize_host
+
+
+@click.group()
+def tls() -> None:
+    """HTTPS certificates for every domain (ACME, HTTP-01 through nginx)."""
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+@tls.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per host.")
+@pass_app
+def status(load_app, as_json: bool) -> None:  # noqa: ANN001
+    """One line per host: domain, state, not-after, next attempt, last error (tab-separated)."""
+    from landingpad.tls.status import last_pending_by, rows
+
+    app = load_app()
+    found = rows(app)
+    if as_json:
+        click.echo(json.dumps([row.as_json() for row in found], indent=2))
+        return
+    for row in found:
+        click.echo("\t".join((row.domain, row.state, _when(row.not_after),
+                              _when(row.next_attempt), row.last_error or "")))
+    if not app.config["ACME_DIRECTORY"]:
+        click.echo("# automatic certificates are off (LANDINGPAD_ACME_DIRECTORY is empty)",
+                   err=True)
+    elif (by := last_pending_by(app)) is not None:
+        click.echo(f"# the last pending host should have its certificate by {_when(by)} "
+                   "(within the CA's limits; back-off of failing hosts not counted)", err=True)
+
+
+def _report(report, verbose: bool = True) -> None:  # noqa: ANN001
+    if not report.ran:
+        click.echo(f"another orderer is running ({report.holder or 'unknown'}): "
+                   "it does the work; nothing to do here")
+        return
+    for host in report.issued:
+        click.echo(f"issued {host}")
+    for host, error in report.failed.items():
+        click.echo(f"failed {host}: {error}")
+    for host in report.retired:
+        click.echo(f"expired {host}: no longer served")
+    for message in report.nginx:
+        click.echo(message)
+    if verbose and not (report.issued or report.failed or report.retired):
+        click.echo("nothing due")
+
+
+def _enabled(app) -> None:  # noqa: ANN001
+    if not app.config["ACME_DIRECTORY"]:
+        raise click.ClickException("automatic certificates are off: set "
+                                   "LANDINGPAD_ACME_DIRECTORY (empty turns them off)")
+
+
+@tls.command("issue")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
+@pass_app
+def issue(load_app, domains: tuple[str, ...]) -> None:  # noqa: ANN001
+    """Order certificates now: for the DOMAINs named (whatever their back-off), or for
+    every host that needs one."""
+    from landingpad.tls.worker import run_pass, wanted_hosts
+
+    app = load_app()
+    _enabled(app)
+    hosts = []
+    for name in domains:
+        try:
+            hosts.append(normalize_host(name))
+        except InvalidHost as exc:
+            raise click.BadParameter(f"{name!r}: {exc}", param_hint="DOMAIN") from None
+    unknown = sorted(set(hosts) - set(wanted_hosts(app)))
+    if unknown:
+        raise click.BadParameter(
+            f"not in the sites file, or served with the owner's own certificate: "
+            f"{', '.join(unknown)}", param_hint="DOMAIN")
+    report = run_pass(app, hosts or None, force=bool(hosts))
+    _report(report)
+    if report.failed:
+        raise SystemExit(1)
+
+
+@tls.command("renew")
+@pass_app
+def renew(load_app) -> None:  # noqa: ANN001
+    """One pass: order what is due, renew what must be, retire what expired. For a timer;
+    safe to run while another pass (here or on another node) runs."""
+    from landingpad.tls.worker import run_pass
+
+    app = load_app()
+    _enabled(app)
+    _report(run_pass(app))
+
+
+@tls.command("worker")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
+              help="Seconds between passes when nothing is due sooner.")
+@pass_app
+def worker(load_app, interval: float) -> None:  # noqa: ANN001
+    """Run passes until stopped (SIGTERM/Ctrl-C): new domains get their certificate within
+    seconds of pointing here."""
+    import signal
+
+    from landingpad.tls.worker import loop
+
+    app = load_app()
+    _enabled(app)
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    click.echo(f"certificate worker started ({app.config['ACME_DIRECTORY']})")
+    with contextlib.suppress(KeyboardInterrupt):
+        loop(app, interval, stop=lambda: bool(stopping),
+             on_pass=lambda report: _report(report, verbose=False))
