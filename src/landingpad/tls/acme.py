@@ -48,10 +48,12 @@ NETWORK_TIMEOUT = 30  # seconds for one request to the CA
 FIRST_POLL, LAST_POLL = 0.05, 1.0
 
 # Problem types that mean "your domain did not answer the challenge" (back off),
-# and those that mean "the CA will not do this" (retrying will not help).
-_VALIDATION = {"unauthorized", "connection", "dns", "incorrectResponse", "tls", "caa",
-               "unknownHost", "dnssec"}
-_REFUSED = {"rejectedIdentifier", "malformed", "accountDoesNotExist", "badCSR",
+# and those that mean "the CA will not do this" (retrying will not help). Any problem
+# in a challenge is a failed validation (``unauthorized`` there is a wrong answer);
+# ``unauthorized`` on a request is the account's (a wrong EAB key, a deactivated account).
+_VALIDATION = {"connection", "dns", "incorrectResponse", "tls", "caa", "unknownHost",
+               "dnssec"}
+_REFUSED = {"unauthorized", "rejectedIdentifier", "malformed", "accountDoesNotExist", "badCSR",
             "unsupportedIdentifier", "externalAccountRequired", "invalidContact",
             "unsupportedContact", "invalidEmail", "badPublicKey", "badSignatureAlgorithm",
             "userActionRequired"}
@@ -184,8 +186,9 @@ def classify(exc: BaseException, validation: bool = False) -> AcmeError:
         # Not an outage: the CA's certificate is not trusted (LANDINGPAD_ACME_CA_BUNDLE?).
         return AcmeError(AcmeFailure.OTHER, f"TLS to the CA failed: {exc}")
     if isinstance(exc, requests.exceptions.RequestException):
+        url = getattr(exc.request, "url", None) or ""
         return AcmeError(AcmeFailure.CA_UNAVAILABLE,
-                         f"the CA did not answer: {type(exc).__name__}")
+                         f"the CA did not answer ({type(exc).__name__}) {url}".rstrip())
     if isinstance(exc, errors.MissingNonce | errors.BadNonce):
         return AcmeError(AcmeFailure.CA_UNAVAILABLE, "the CA's answer had no usable nonce")
     if isinstance(exc, errors.ConflictError):
