@@ -15,6 +15,7 @@ from landingpad.deploy.domains import DomainError, DomainManager
 from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
 from landingpad.deploy.render import DEFAULT_ADMIN_LISTEN, DeployOptions, prepare_dirs, render_all
+from landingpad.deploy.systemd import DEFAULT_GROUP, DEFAULT_USER, render_units
 from landingpad.sites import get_registry
 from landingpad.sites.edit import add_site, remove_site
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -61,11 +62,15 @@ def deploy() -> None:
 @click.option("--admin-insecure-http", is_flag=True,
               help="Allow the admin area in plain HTTP beyond loopback: its password and "
                    "session cookie cross the network in clear text.")
+@click.option("--user", default=DEFAULT_USER, show_default=True,
+              help="The account the systemd units run landingpad as.")
+@click.option("--group", default=DEFAULT_GROUP, show_default=True,
+              help="Their group: nginx's workers' (they reach the socket, read certificates).")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Run nginx -t on the result.")
 @pass_app
 def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noqa: ANN001
-    """Write nginx.conf, landingpad*.conf and uwsgi.ini for this install.
+    """Write nginx.conf, landingpad*.conf, uwsgi.ini and systemd units for this install.
 
     On a server with a system nginx, include OUT/landingpad.conf from its
     http block; OUT/nginx.conf is a complete config for `nginx -c`.
@@ -88,11 +93,15 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
             assets_upstream=nginx_upstream(app.config),
             **({"processes": opts["processes"]} if opts["processes"] else {}),
         )
+        units = render_units(options, user=opts["user"], group=opts["group"])
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():
         write_atomic(deploy_dir / name, text.encode())
         click.echo(f"wrote {deploy_dir / name}")
+    for name, text in units.items():
+        write_atomic(deploy_dir / "systemd" / name, text.encode())
+    click.echo(f"wrote {deploy_dir / 'systemd'}/: {', '.join(units)}")
     prepare_dirs(options)
     options.save()
     binary = find_nginx(app.config["NGINX"])
