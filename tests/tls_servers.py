@@ -94,6 +94,17 @@ class Pebble:
     http_port: int
     ca_bundle: Path  # trust this for pebble's own HTTPS (API and management)
     procs: list[subprocess.Popen] = field(default_factory=list)
+    dns_management_port: int = 0  # challtestsrv's plain-HTTP management API
+
+    def set_address(self, host: str, address: str) -> None:
+        """Make the DNS answer ``address`` for ``host`` (A), e.g. a domain pointing elsewhere."""
+        for path, body in (("clear-a", {"host": host}),
+                           ("add-a", {"host": host, "addresses": [address]})):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.dns_management_port}/{path}",
+                data=json.dumps(body).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
 
     @property
     def directory(self) -> str:
@@ -165,12 +176,13 @@ def start_pebble(folder: Path, http_port: int, validity_seconds: int | None = No
     config = folder / "pebble-config.json"
     config.write_text(json.dumps({"pebble": settings}, indent=2))
 
-    server = Pebble(folder, port, management_port, dns_port, http_port, ca_bundle)
+    server = Pebble(folder, port, management_port, dns_port, http_port, ca_bundle,
+                    dns_management_port=free_port())
     with open(folder / "challtestsrv.log", "wb") as log:
         server.procs.append(subprocess.Popen(
             [_binary("pebble-challtestsrv"), "-dns01", f"127.0.0.1:{dns_port}",
              "-http01", "", "-https01", "", "-tlsalpn01", "",
-             "-management", f"127.0.0.1:{free_port()}",
+             "-management", f"127.0.0.1:{server.dns_management_port}",
              "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
             stdout=log, stderr=subprocess.STDOUT))
     # No random 0-15 s validation sleep, no rejected good nonces, every order validated.

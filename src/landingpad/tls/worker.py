@@ -56,7 +56,9 @@ ALERT_EVERY = timedelta(days=1)
 
 def wanted_hosts(app: Flask) -> list[str]:
     """Every host name in the sites file, except those served with the owner's own files."""
-    config = get_registry(app).config
+    registry = get_registry(app)
+    registry.reload()  # a domain added or removed a moment ago counts
+    config = registry.config
     own = {host for host, domain in config.hosts.items() if domain in config.tls}
     return sorted(set(config.hosts) - own)
 
@@ -157,7 +159,7 @@ def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
              clients: _LazyClient) -> bool | str | None:
     """Order (or renew) one host: True/False when issued (True: its first file), the error
     text on failure, None when nothing was tried (a limit, or only an ARI re-check)."""
-    from landingpad.tls.acme import AcmeError, AcmeFailure
+    from landingpad.tls.acme import AcmeError, AcmeFailure, ari_cert_id
 
     config = app.config
     data_dir = config["DATA_DIR"]
@@ -197,7 +199,8 @@ def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
     try:
         client = clients.get()
         issued = client.issue(host, publish, withdraw,
-                              key_pem=served.key_pem if served else None)
+                              key_pem=served.key_pem if served else None,
+                              replaces=ari_cert_id(served.chain_pem) if served else None)
     except AcmeError as exc:
         _close_order(sessions, order_id, "failed" if exc.kind is AcmeFailure.VALIDATION_FAILED
                      else "error")

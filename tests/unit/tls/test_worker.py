@@ -1,0 +1,216 @@
+"""The certificate worker against a real CA (pebble) validating through `landingpad serve`.
+
+pebble's DNS answers every name with 127.0.0.1, where `landingpad serve` listens on
+the port pebble validates HTTP-01 on; the challenge answers come from the database
+(the app's /.well-known/acme-challenge/ route), as they would on any node.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import threading
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from sqlalchemy import select
+
+from landingpad import create_app
+from landingpad.storage import session_factory
+from landingpad.storage.types import utcnow
+from landingpad.tls import lease, store
+from landingpad.tls.models import Certificate, CertOrder, CertState
+from landingpad.tls.status import rows
+from landingpad.tls.worker import LEASE, run_pass
+from tests.servers import landingpad_serve
+
+HOSTS = ["bikes.test", "coffee.test", "www.coffee.test"]
+
+
+@pytest.fixture
+def served(cli_env):
+    """The app over plain HTTP on a free port (the port the CA validates on)."""
+    with landingpad_serve(cli_env) as (port, _proc):
+        yield port
+
+
+@pytest.fixture
+def pebble(pebble_factory, served):
+    return pebble_factory(served)
+
+
+@pytest.fixture
+def acme_app(app_config, pebble, served):
+    """The app configured for pebble, as the worker runs it (in this process)."""
+    app = create_app({**app_config, "ACME_DIRECTORY": pebble.directory,
+                      "ACME_CA_BUNDLE": str(pebble.ca_bundle), "ACME_HTTP_PORT": served,
+                      "DNS_SERVER": pebble.dns_server, "ACME_EMAIL": "owner@example.com"})
+    yield app
+    app.extensions["landingpad.db"].dispose()
+
+
+def verify(chain_pem: bytes, host: str, pebble) -> x509.Certificate:
+    """The leaf, after openssl verified the chain up to pebble's root for ``host``."""
+    folder = pebble.folder
+    (folder / "root.pem").write_bytes(pebble.roots_pem())
+    (folder / "chain.pem").write_bytes(chain_pem)
+    leaf = x509.load_pem_x509_certificates(chain_pem)
+    (folder / "leaf.pem").write_bytes(chain_pem.split(b"-----END CERTIFICATE-----")[0]
+                                      + b"-----END CERTIFICATE-----\n")
+    result = subprocess.run(["openssl", "verify", "-CAfile", str(folder / "root.pem"),
+                             "-untrusted", str(folder / "chain.pem"), "-verify_hostname",
+                             host, str(folder / "leaf.pem")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return leaf[0]
+
+
+def queue(app) -> dict[str, Certificate]:
+    with session_factory(app)() as session:
+        return {row.host: row for row in session.scalars(select(Certificate))}
+
+
+def test_a_pass_gives_every_host_of_the_sites_file_a_valid_certificate(acme_app, pebble,
+                                                                       data_dir):
+    report = run_pass(acme_app)
+    assert sorted(report.issued) == HOSTS and report.failed == {}
+    for host in HOSTS:
+        path = store.pem_path(data_dir, host)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640  # nginx's group reads, no one else
+        pair = store.read_pair(data_dir, host)
+        leaf = verify(pair.chain_pem, host, pebble)
+        key = load_pem_private_key(pair.key_pem, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+        assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+    live = store.live_dir(data_dir)
+    assert stat.S_IMODE(live.stat().st_mode) == 0o2750
+    account_key = data_dir / "tls" / "account.key"
+    assert stat.S_IMODE(account_key.stat().st_mode) == 0o600
+    states = {row.domain: row.state for row in rows(acme_app)}
+    assert states == dict.fromkeys(HOSTS, "valid")
+    # Nothing is due now: a second pass orders nothing.
+    again = run_pass(acme_app)
+    assert again.issued == [] and again.failed == {}
+    with session_factory(acme_app)() as session:
+        assert session.query(CertOrder).count() == 3
+
+
+def test_a_host_that_does_not_reach_this_server_is_not_ordered_and_backs_off(
+        acme_app, pebble, data_dir):
+    pebble.set_address("bikes.test", "127.0.0.2")  # points elsewhere (nothing listens there)
+    report = run_pass(acme_app)
+    assert sorted(report.issued) == ["coffee.test", "www.coffee.test"]
+    assert "not ordered" in report.failed["bikes.test"]
+    row = queue(acme_app)["bikes.test"]
+    assert row.state == CertState.FAILING and row.failures == 1
+    assert "127.0.0.2" in row.last_error
+    assert utcnow() + timedelta(seconds=25) < row.next_attempt_at < utcnow() + timedelta(minutes=1)
+    with session_factory(acme_app)() as session:  # the CA never heard of it
+        assert session.scalars(select(CertOrder.host)).all().count("bikes.test") == 0
+    assert store.read_pair(data_dir, "bikes.test") is None
+    # It points here now: `tls issue bikes.test` ignores the back-off and orders it.
+    pebble.set_address("bikes.test", "127.0.0.1")
+    assert run_pass(acme_app, ["bikes.test"], force=True).issued == ["bikes.test"]
+    assert queue(acme_app)["bikes.test"].state == CertState.VALID
+
+
+def test_the_ca_down_is_retried_soon_and_loses_nothing(acme_app, app_config, served, pebble,
+                                                       data_dir):
+    down = create_app({**app_config, "ACME_DIRECTORY": "https://127.0.0.1:9/dir",
+                       "ACME_CA_BUNDLE": str(pebble.ca_bundle), "ACME_HTTP_PORT": served,
+                       "DNS_SERVER": pebble.dns_server})
+    report = run_pass(down)
+    down.extensions["landingpad.db"].dispose()
+    assert report.issued == [] and set(report.failed) == set(HOSTS)
+    for row in queue(acme_app).values():
+        assert row.state == CertState.FAILING
+        assert row.next_attempt_at < utcnow() + timedelta(seconds=30)  # soon, not hours
+    # The CA back: everything issued on the forced pass.
+    assert sorted(run_pass(acme_app, HOSTS, force=True).issued) == HOSTS
+
+
+def test_short_lived_certificates_renew_unattended_and_keep_their_key(
+        pebble_factory, app_config, served, data_dir):
+    short = pebble_factory(served, validity_seconds=30)
+    app = create_app({**app_config, "ACME_DIRECTORY": short.directory,
+                      "ACME_CA_BUNDLE": str(short.ca_bundle), "ACME_HTTP_PORT": served,
+                      "DNS_SERVER": short.dns_server})
+    try:
+        assert run_pass(app, ["coffee.test"], force=True).issued == ["coffee.test"]
+        first = store.read_pair(data_dir, "coffee.test")
+        row = queue(app)["coffee.test"]
+        lifetime = first.not_after - first.not_before
+        assert row.renew_at < first.not_after - lifetime / 3 + timedelta(seconds=1)
+        # Wait until it is due, then one pass renews it.
+        wait = (row.next_attempt_at - utcnow()).total_seconds()
+        assert 0 < wait < 30
+        threading.Event().wait(wait + 0.2)
+        report = run_pass(app, ["coffee.test"])
+        assert report.issued == ["coffee.test"]
+        second = store.read_pair(data_dir, "coffee.test")
+        assert second.not_after > first.not_after
+        assert second.key_pem == first.key_pem  # a reader between two opens pairs correctly
+        assert report.nginx == []  # a renewal: no re-render, no reload
+    finally:
+        app.extensions["landingpad.db"].dispose()
+
+
+def test_a_removed_domain_stops_renewing_and_its_file_is_retired(acme_app, data_dir):
+    run_pass(acme_app)
+    sites = data_dir / "sites.toml"
+    text = sites.read_text()
+    sites.write_text(text[:text.index('[sites."bikes.test"]')])
+    os.utime(sites, (1, 1))  # a new stamp even within the same clock tick
+    run_pass(acme_app)
+    assert "bikes.test" not in queue(acme_app)
+    assert store.read_pair(data_dir, "bikes.test") is None
+    assert (data_dir / "tls" / "expired" / "bikes.test.pem").exists()
+
+
+def test_an_expired_file_is_no_longer_served(acme_app, data_dir, pebble):
+    from tests.servers import self_signed_cert
+
+    run_pass(acme_app)
+    cert, key = self_signed_cert(pebble.folder, "bikes.test")
+    expired = subprocess.run(
+        ["openssl", "x509", "-in", cert, "-signkey", key, "-days", "0"],
+        capture_output=True, check=True).stdout  # not_after = now
+    with open(key, "rb") as fh:
+        key_pem = fh.read()
+    store.write_pair(data_dir, "bikes.test", expired, key_pem)
+    threading.Event().wait(1.1)
+    report = run_pass(acme_app)
+    assert "bikes.test" in report.retired
+    # ... and it is queued again at once (the CA then issues a fresh one on this pass).
+    assert store.read_pair(data_dir, "bikes.test") is not None
+    assert store.read_pair(data_dir, "bikes.test").not_after > utcnow()
+
+
+def test_a_second_orderer_waits_for_the_lease(acme_app):
+    sessions = session_factory(acme_app)
+    assert lease.acquire(sessions, LEASE, "another-node:1")
+    report = run_pass(acme_app)
+    assert report.ran is False and report.holder == "another-node:1"
+    assert queue(acme_app) == {}  # it did nothing at all
+    lease.release(sessions, LEASE, "another-node:1")
+    assert run_pass(acme_app).ran
+
+
+def test_a_dead_local_holder_is_taken_over_at_once(acme_app):
+    import socket
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    sessions = session_factory(acme_app)
+    assert lease.acquire(sessions, LEASE, f"{socket.gethostname()}:{dead.pid}")
+    assert run_pass(acme_app).ran
+
+
+def test_automatic_certificates_off_orders_nothing(app, data_dir):
+    app.config["ACME_DIRECTORY"] = ""
+    report = run_pass(app)
+    assert report.issued == [] and queue(app) == {}
+    assert {row.state for row in rows(app)} == {"none"}
