@@ -51,13 +51,15 @@ def _report(report, verbose: bool = True) -> None:  # noqa: ANN001
         return
     for host in report.issued:
         click.echo(f"issued {host}")
+    for host in report.pulled:
+        click.echo(f"copied {host} (from the shared database)")
     for host, error in report.failed.items():
         click.echo(f"failed {host}: {error}")
     for host in report.retired:
         click.echo(f"expired {host}: no longer served")
     for message in report.nginx:
         click.echo(message)
-    if verbose and not (report.issued or report.failed or report.retired):
+    if verbose and not (report.issued or report.failed or report.retired or report.pulled):
         click.echo("nothing due")
 
 
@@ -104,6 +106,22 @@ def renew(load_app) -> None:  # noqa: ANN001
     app = load_app()
     _enabled(app)
     _report(run_pass(app))
+
+
+@tls.command("sync")
+@pass_app
+def sync(load_app) -> None:  # noqa: ANN001
+    """This node only: copy newer certificates from the shared database into its own
+    tls/live/, retire expired and removed ones, re-render nginx if a host changed. (The
+    worker and `tls renew` do this on every pass; this never talks to the CA.)"""
+    from landingpad.storage import session_factory
+    from landingpad.tls.worker import PassReport, local_pass, refresh_nginx
+
+    app = load_app()
+    report = PassReport()
+    if local_pass(app, session_factory(app), report):
+        report.nginx = refresh_nginx(app)
+    _report(report)
 
 
 @tls.command("worker")

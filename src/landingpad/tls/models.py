@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from landingpad.storage.models import Base
@@ -71,3 +71,19 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class SharedCertificate(Base):
+    """The certificate every node serves for a host, encrypted with the install's secret key.
+
+    Each node's worker pass copies a newer one into its own ``tls/live/`` (nginx reads
+    local files); only the node holding the orderer lease orders.
+    """
+
+    __tablename__ = "tls_files"
+
+    host: Mapped[str] = mapped_column(String(253), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the chain: changed?
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet(chain + key)
+    not_after: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -68,3 +68,17 @@ def last_pending_by(app: Flask) -> datetime | None:
     """When the last host waiting for its first certificate should have it (None: none wait)."""
     with session_factory(app)() as session:
         return last_pending_estimate(session, Limits.from_config(app.config))
+
+
+def retry_now(app: Flask, host: str) -> bool:
+    """Make ``host`` due now, whatever its back-off (the admin's "Retry now"): the worker
+    takes it on its next pass. Only the time moves: the failure count, and so the next
+    back-off, stay. False, changing nothing, when no certificate is queued for ``host``."""
+    now = utcnow()
+    with session_factory(app)() as session, session.begin():
+        row = session.get(Certificate, host)
+        if row is None:
+            return False
+        row.next_attempt_at = now
+        row.updated_at = now
+    return True

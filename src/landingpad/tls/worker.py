@@ -31,7 +31,7 @@ from sqlalchemy import select
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.types import utcnow
-from landingpad.tls import lease, store
+from landingpad.tls import lease, shared, store
 from landingpad.tls.challenges import publisher, sweep
 from landingpad.tls.models import Certificate, CertOrder, CertState
 from landingpad.tls.probe import Probe, ProbeFailed
@@ -70,6 +70,7 @@ class PassReport:
     issued: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     retired: list[str] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)  # copied from the shared store
     nginx: list[str] = field(default_factory=list)  # what the re-render said
     next_due: datetime | None = None
 
@@ -81,42 +82,70 @@ def acme_enabled(app: Flask) -> bool:
 def run_pass(app: Flask, hosts: Iterable[str] | None = None, *, force: bool = False,
              client_factory: Callable[[dict], object] | None = None) -> PassReport:
     """One pass (see the module's text). ``hosts`` limits it to those; ``force`` makes
-    them due now (``tls issue``), whatever their back-off."""
+    them due now (``tls issue``), whatever their back-off.
+
+    Every node does the local part (its files follow the sites file and the shared
+    store); only the holder of the orderer lease talks to the CA.
+    """
     sessions = session_factory(app)
-    holder = lease.me()
-    if not lease.acquire(sessions, LEASE, holder):
-        return PassReport(ran=False, holder=lease.holder_of(sessions, LEASE))
     report = PassReport()
-    try:
-        _run(app, sessions, report, None if hosts is None else list(hosts), force,
-             client_factory)
-    finally:
-        lease.release(sessions, LEASE, holder)
+    changed = local_pass(app, sessions, report)
+    holder = lease.me()
+    if lease.acquire(sessions, LEASE, holder):
+        try:
+            changed |= _order(app, sessions, report, None if hosts is None else list(hosts),
+                              force, client_factory)
+        finally:
+            lease.release(sessions, LEASE, holder)
+        _alerts(app, sessions)
+    else:
+        report.ran, report.holder = False, lease.holder_of(sessions, LEASE)
+    if changed:
+        report.nginx = refresh_nginx(app)
+    with sessions() as session:
+        report.next_due = session.scalar(select(Certificate.next_attempt_at).order_by(
+            Certificate.next_attempt_at).limit(1))
     return report
 
 
-def _run(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  # noqa: ANN001
-         force: bool, client_factory: Callable[[dict], object] | None) -> None:
+def local_pass(app: Flask, sessions, report: PassReport) -> bool:  # noqa: ANN001
+    """This node's files: retire removed hosts' and expired ones, copy newer ones from the
+    shared store. True if a host gained or lost its file (nginx's maps change)."""
+    data_dir = app.config["DATA_DIR"]
+    wanted = set(wanted_hosts(app))
+    configured = set(get_registry(app).config.hosts)
+    now = utcnow()
+    changed = False
+    for host in store.served_hosts(data_dir):
+        pair = store.read_pair(data_dir, host)
+        if host not in configured or (pair is not None and pair.not_after <= now):
+            store.retire(data_dir, host)
+            report.retired.append(host)
+            changed = True
+    with sessions() as session:
+        updated, first = shared.pull(session, app.config["SECRET_KEY"], data_dir, wanted)
+    report.pulled = updated
+    return changed or bool(first)
+
+
+def _order(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  # noqa: ANN001
+           force: bool, client_factory: Callable[[dict], object] | None) -> bool:
+    """The orderer's part: the queue follows the sites file, due hosts are ordered."""
     config = app.config
     data_dir = config["DATA_DIR"]
     now = utcnow()
     changed = False
     with sessions() as session, session.begin():
         removed = sync(session, wanted_hosts(app), now)[1] if acme_enabled(app) else []
+        shared.drop(session, removed)
         for host in removed:
             changed |= store.retire(data_dir, host)
         sweep(session)
-        # Expired files stop being served (and redirected to) at once.
-        for host in store.served_hosts(data_dir):
-            pair = store.read_pair(data_dir, host)
-            if pair is not None and pair.not_after <= now:
-                store.retire(data_dir, host)
-                report.retired.append(host)
-                changed = True
-                row = session.get(Certificate, host)
-                if row is not None:
-                    row.state, row.not_after = CertState.PENDING.value, None
-                    row.next_attempt_at = min(row.next_attempt_at or now, now)
+        for row in session.scalars(select(Certificate).where(
+                Certificate.state.in_([CertState.VALID.value, CertState.RENEWING.value]))):
+            if store.read_pair(data_dir, row.host) is None:  # expired and retired: again
+                row.state, row.not_after, row.next_attempt_at = \
+                    CertState.PENDING.value, None, now
         if force and hosts:
             for row in session.scalars(select(Certificate).where(Certificate.host.in_(hosts))):
                 row.next_attempt_at = now
@@ -133,12 +162,7 @@ def _run(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  # n
                 changed |= outcome
             elif outcome:
                 report.failed[host] = outcome
-    if changed:
-        report.nginx = refresh_nginx(app)
-    _alerts(app, sessions)
-    with sessions() as session:
-        report.next_due = session.scalar(select(Certificate.next_attempt_at).order_by(
-            Certificate.next_attempt_at).limit(1))
+    return changed
 
 
 class _LazyClient:
@@ -213,6 +237,9 @@ def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
         _close_order(sessions, order_id, "error")
         return _failed(sessions, host, served, f"{type(exc).__name__}: {exc}", backoff_base=None)
     first = store.write_pair(data_dir, host, issued.chain_pem, issued.key_pem)
+    with sessions() as session, session.begin():  # for the other nodes
+        shared.save(session, config["SECRET_KEY"], host, store.Pair(
+            issued.chain_pem, issued.key_pem, issued.not_before, issued.not_after))
     _close_order(sessions, order_id, "issued")
     when, ari_next = _renewal(client, issued)
     with sessions() as session, session.begin():

@@ -214,3 +214,66 @@ def test_automatic_certificates_off_orders_nothing(app, data_dir):
     report = run_pass(app)
     assert report.issued == [] and queue(app) == {}
     assert {row.state for row in rows(app)} == {"none"}
+
+
+def test_the_owner_is_mailed_once_a_day_when_expiry_is_near_and_renewal_keeps_failing(
+        app, data_dir):
+    from landingpad.tls.worker import _alerts
+
+    app.config["ACME_EMAIL"] = "certs@example.com"
+    now = utcnow()
+    with session_factory(app)() as session, session.begin():
+        for host, days, state in (("coffee.test", 5, CertState.FAILING),
+                                  ("bikes.test", 20, CertState.FAILING),
+                                  ("www.coffee.test", 3, CertState.VALID)):
+            session.add(Certificate(host=host, state=state.value, failures=4,
+                                    not_after=now + timedelta(days=days),
+                                    last_error="not ordered: DNS <points elsewhere>",
+                                    next_attempt_at=now, updated_at=now))
+    _alerts(app, session_factory(app))
+    _alerts(app, session_factory(app))  # the same day: no second mail
+    mails = sorted((data_dir / "mail").glob("*.eml"))
+    assert len(mails) == 1
+    text = mails[0].read_text()
+    assert "To: owner@coffee.example.com" in text  # the site's own address first
+    assert "coffee.test expires in 4 days" in text or "coffee.test expires in 5 days" in text
+    assert "DNS <points elsewhere>" in text
+    assert queue(app)["coffee.test"].alerted_at is not None
+
+
+def test_two_nodes_either_answers_the_challenge_and_both_serve_every_certificate(
+        pebble_factory, app_config, cli_env, data_dir, tmp_path):
+    """Node B (its own data dir, the shared database) is where the CA's requests land;
+    node A orders. B's pass then copies every pair into its own tls/live/."""
+    node_b = tmp_path / "node-b"
+    node_b.mkdir()
+    (node_b / "sites.toml").write_text((data_dir / "sites.toml").read_text())
+    with landingpad_serve({**cli_env, "LANDINGPAD_DATA_DIR": str(node_b)}) as (port, _proc):
+        ca = pebble_factory(port)
+        acme = {"ACME_DIRECTORY": ca.directory, "ACME_CA_BUNDLE": str(ca.ca_bundle),
+                "ACME_HTTP_PORT": port, "DNS_SERVER": ca.dns_server}
+        node_a = create_app({**app_config, **acme})
+        b_app = create_app({**app_config, **acme, "DATA_DIR": str(node_b)})
+        try:
+            assert sorted(run_pass(node_a).issued) == HOSTS  # every challenge answered by B
+            assert store.served_hosts(node_b) == []
+            report = run_pass(b_app)
+            assert sorted(report.pulled) == HOSTS and report.issued == []
+            for host in HOSTS:
+                assert store.read_pair(node_b, host) == store.read_pair(data_dir, host)
+                assert stat.S_IMODE(store.pem_path(node_b, host).stat().st_mode) == 0o640
+            assert run_pass(b_app).pulled == []  # nothing newer: nothing copied
+        finally:
+            node_a.extensions["landingpad.db"].dispose()
+            b_app.extensions["landingpad.db"].dispose()
+
+
+def test_the_shared_store_holds_no_readable_private_key(acme_app, data_dir):
+    from landingpad.tls.models import SharedCertificate
+
+    run_pass(acme_app, ["coffee.test"], force=True)
+    key = store.read_pair(data_dir, "coffee.test").key_pem
+    with session_factory(acme_app)() as session:
+        sealed = session.get(SharedCertificate, "coffee.test").sealed
+    body = key.split(b"\n")[1]
+    assert body not in sealed and b"PRIVATE KEY" not in sealed

@@ -1,4 +1,5 @@
-"""Certificates: the queue per host name, orders counted for the CA's limits, challenges, leases.
+"""Certificates: the queue per host, orders counted for the CA's limits, challenges, the
+files every node serves (encrypted), leases.
 
 Only adds tables: nodes of the previous release keep working while this runs.
 
@@ -54,6 +55,15 @@ def upgrade():
         sa.PrimaryKeyConstraint("token", name=op.f("pk_tls_challenges")),
     )
     op.create_table(
+        "tls_files",
+        sa.Column("host", sa.String(length=253), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("not_after", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("host", name=op.f("pk_tls_files")),
+    )
+    op.create_table(
         "leases",
         sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("holder", sa.String(length=100), nullable=False),
@@ -64,6 +74,7 @@ def upgrade():
 
 def downgrade():
     op.drop_table("leases")
+    op.drop_table("tls_files")
     op.drop_table("tls_challenges")
     op.drop_index("ix_tls_orders_created_at", table_name="tls_orders")
     op.drop_table("tls_orders")

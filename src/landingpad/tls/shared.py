@@ -1,0 +1,74 @@
+"""Every node serves every certificate: the pairs travel through the shared database.
+
+nginx reads local files (a network file system in the handshake path would make
+every full handshake wait for it), so each node's worker pass copies what the
+orderer stored into its own ``tls/live/``. Stored encrypted (Fernet, a key derived
+from the install's secret key, which every node of a shared database has): a
+database dump or backup alone gives no private key away.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from landingpad.storage.types import utcnow
+from landingpad.tls import store
+from landingpad.tls.models import SharedCertificate
+
+
+def _fernet(secret_key: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"landingpad tls files").derive(secret_key.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def fingerprint(chain_pem: bytes) -> str:
+    return hashlib.sha256(chain_pem).hexdigest()
+
+
+def save(session: Session, secret_key: str, host: str, pair: store.Pair) -> None:
+    """Store ``host``'s pair for the other nodes (replacing the one before)."""
+    row = session.get(SharedCertificate, host) or SharedCertificate(host=host)
+    row.fingerprint = fingerprint(pair.chain_pem)
+    row.sealed = _fernet(secret_key).encrypt(pair.chain_pem + b"\x00" + pair.key_pem)
+    row.not_after, row.updated_at = pair.not_after, utcnow()
+    session.add(row)
+
+
+def drop(session: Session, hosts: list[str]) -> None:
+    if hosts:
+        session.execute(delete(SharedCertificate).where(SharedCertificate.host.in_(hosts)))
+
+
+def pull(session: Session, secret_key: str, data_dir: Path, wanted: set[str]
+         ) -> tuple[list[str], list[str]]:
+    """Copy stored pairs that differ from this node's files: (updated, first files).
+
+    Only for hosts this node's sites file has; an expired one is left alone (the
+    pass retires it), one sealed with another key is skipped (logged by the caller).
+    """
+    updated, first = [], []
+    now = utcnow()
+    for row in session.scalars(select(SharedCertificate).where(
+            SharedCertificate.not_after > now)):
+        if row.host not in wanted:
+            continue
+        served = store.read_pair(data_dir, row.host)
+        if served is not None and fingerprint(served.chain_pem) == row.fingerprint:
+            continue
+        try:
+            chain, _, key = _fernet(secret_key).decrypt(row.sealed).partition(b"\x00")
+        except InvalidToken:
+            continue
+        if store.write_pair(data_dir, row.host, chain, key):
+            first.append(row.host)
+        updated.append(row.host)
+    return updated, first
