@@ -47,7 +47,9 @@ def rows(app: Flask) -> list[StatusRow]:
         row = queued.get(host)
         if row is None:
             pair = store.read_pair(data_dir, host)
-            state = CertState.VALID if pair and pair.not_after > now else CertState.NONE
+            # Just added: the worker queues it within a second or two.
+            waiting = CertState.PENDING if app.config["ACME_DIRECTORY"] else CertState.NONE
+            state = CertState.VALID if pair and pair.not_after > now else waiting
             result.append(StatusRow(host, state.value, pair.not_after if pair else None,
                                     None, None, "acme" if pair else ""))
             continue

@@ -8,10 +8,13 @@ from landingpad.storage.types import utcnow
 from landingpad.tls.models import Certificate
 
 
-def test_status_lists_every_host_of_the_sites_file_with_its_state(runner):
+def test_status_lists_every_host_of_the_sites_file_with_its_state(runner, cli_env):
+    cli_env["LANDINGPAD_ACME_DIRECTORY"] = ""
     result = runner("tls", "status")
     assert result.exit_code == 0
-    lines = [line.split("\t") for line in result.output.splitlines() if line]
+    lines = [line.split("\t") for line in result.output.splitlines()
+             if line and not line.startswith("#")]
+    assert "automatic certificates are off" in result.output
     assert [(line[0], line[1]) for line in lines] == [
         ("bikes.test", "none"), ("coffee.test", "none"), ("www.coffee.test", "none")]
 
@@ -49,3 +52,10 @@ def test_a_bad_acme_setting_is_named(runner, cli_env):
     cli_env["LANDINGPAD_ACME_DIRECTORY"] = "http://insecure.example/dir"
     result = runner("tls", "status")
     assert result.exit_code == 1 and "LANDINGPAD_ACME_DIRECTORY" in result.output
+
+
+def test_a_host_just_added_shows_as_pending_before_the_worker_queues_it(runner):
+    runner("domain", "add", "new.test")
+    lines = dict(line.split("\t")[:2] for line in runner("tls", "status").output.splitlines()
+                 if not line.startswith("#"))
+    assert lines["new.test"] == "pending"  # the default directory: certificates on

@@ -277,3 +277,33 @@ def test_the_shared_store_holds_no_readable_private_key(acme_app, data_dir):
         sealed = session.get(SharedCertificate, "coffee.test").sealed
     body = key.split(b"\n")[1]
     assert body not in sealed and b"PRIVATE KEY" not in sealed
+
+
+def test_ari_moves_the_renewal_into_the_cas_suggested_window(app_config, data_dir, tmp_path):
+    """A CA with renewalInfo (pebble has none: a small fake one): a due ARI check asks it,
+    and the renewal time lands in its window instead of a third of the lifetime."""
+    from tests.unit.tls.test_acme import FakeCA
+
+    fake = FakeCA(tmp_path)
+    app = create_app({**app_config, "ACME_DIRECTORY": fake.directory,
+                      "ACME_CA_BUNDLE": str(fake.ca_bundle), "ACME_HTTP_PORT": 9,
+                      "DNS_SERVER": "127.0.0.1:9"})
+    try:
+        # The fake CA's own leaf stands in for an issued certificate (it has an AKI).
+        store.write_pair(data_dir, "coffee.test", fake.cert_pem,
+                         (tmp_path / "api-key.pem").read_bytes())
+        now = utcnow()
+        with session_factory(app)() as session, session.begin():
+            session.add(Certificate(host="coffee.test", state="valid", failures=0,
+                                    not_after=now + timedelta(days=1),
+                                    renew_at=now + timedelta(days=30), next_attempt_at=now,
+                                    updated_at=now))
+        run_pass(app, ["coffee.test"])
+        row = queue(app)["coffee.test"]
+        assert fake.window[0] <= row.renew_at <= fake.window[1]
+        assert row.ari_checked_at is not None and row.state == "valid"
+        assert row.next_attempt_at <= row.renew_at
+        assert fake.orders == []  # only asked; nothing ordered before the window
+    finally:
+        app.extensions["landingpad.db"].dispose()
+        fake.stop()
