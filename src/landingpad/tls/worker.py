@@ -146,9 +146,11 @@ def _order(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  #
             if store.read_pair(data_dir, row.host) is None:  # expired and retired: again
                 row.state, row.not_after, row.next_attempt_at = \
                     CertState.PENDING.value, None, now
-        if force and hosts:
+        if force and hosts:  # `tls issue DOMAIN`: a new certificate now, renewal or not
             for row in session.scalars(select(Certificate).where(Certificate.host.in_(hosts))):
                 row.next_attempt_at = now
+                if row.renew_at is not None:
+                    row.renew_at = now
         work = [row.host for row in due(session, now, hosts)]
     if work and acme_enabled(app):
         limits = Limits.from_config(config)

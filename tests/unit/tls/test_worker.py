@@ -307,3 +307,48 @@ def test_ari_moves_the_renewal_into_the_cas_suggested_window(app_config, data_di
     finally:
         app.extensions["landingpad.db"].dispose()
         fake.stop()
+
+
+def test_kill_9_mid_order_keeps_the_old_pair_served_and_the_next_pass_resumes(
+        acme_app, cli_env, pebble, served, data_dir):
+    import signal
+    import sys
+    import time
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    run_pass(acme_app)
+    before = {host: store.read_pair(data_dir, host) for host in HOSTS}
+    env = {**os.environ, **cli_env, "LANDINGPAD_ACME_DIRECTORY": pebble.directory,
+           "LANDINGPAD_ACME_CA_BUNDLE": str(pebble.ca_bundle),
+           "LANDINGPAD_ACME_HTTP_PORT": str(served), "LANDINGPAD_DNS_SERVER": pebble.dns_server}
+    issuer = subprocess.Popen([str(Path(sys.executable).with_name("landingpad")), "tls", "issue",
+                               *HOSTS], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+    sessions = session_factory(acme_app)
+    deadline = time.monotonic() + 60
+    try:
+        while True:  # the moment an order is placed with the CA: kill it there
+            with sessions() as session:
+                if session.scalar(select(CertOrder.id).where(
+                        CertOrder.outcome == "pending").limit(1)) is not None:
+                    break
+            assert issuer.poll() is None and time.monotonic() < deadline, \
+                issuer.communicate()[0].decode()
+            time.sleep(0.005)
+    finally:
+        os.kill(issuer.pid, signal.SIGKILL)
+        issuer.wait(10)
+    assert lease.holder_of(sessions, LEASE).endswith(f":{issuer.pid}")
+    for host in HOSTS:  # every file is still one whole, matching pair: old or new
+        pair = store.read_pair(data_dir, host)
+        key = load_pem_private_key(pair.key_pem, None).public_key()
+        cert_key = x509.load_pem_x509_certificate(pair.chain_pem).public_key()
+        assert key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == \
+            cert_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        assert pair.key_pem == before[host].key_pem
+    # The next pass here takes over the dead issuer's lease at once and finishes.
+    report = run_pass(acme_app, HOSTS, force=True)
+    assert report.ran and sorted(report.issued) == HOSTS
+    assert {row.state for row in queue(acme_app).values()} == {"valid"}
