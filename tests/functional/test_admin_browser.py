@@ -104,6 +104,13 @@ def test_owner_logs_in_searches_exports_deletes_and_logs_out(browser, admin_stac
     page.screenshot(path=str(ARTIFACTS / "admin-announcement.png"), full_page=True)
     assert serious_axe_violations(page) == []
 
+    page.get_by_role("link", name="Certificates").click()
+    assert page.get_by_role("heading", name="Certificates", exact=True).is_visible()
+    assert page.locator("#none th[scope=row]").count() or page.locator(
+        "#pending th[scope=row]").count()  # coffee.test has no certificate yet
+    page.screenshot(path=str(ARTIFACTS / "admin-certificates.png"), full_page=True)
+    assert serious_axe_violations(page) == []
+
     page.get_by_role("button", name="Log out").click()
     assert urlsplit(page.url).path == "/login"
     page.goto(base + "/signups")

@@ -24,6 +24,7 @@ from landingpad.sites import refuse_non_ascii_host
 def create_admin_app(public: Flask) -> Flask:
     from landingpad import configure_errors, configure_templates, security
     from landingpad.admin.announcements import bp as announcements_bp
+    from landingpad.admin.certificates import bp as certificates_bp
     from landingpad.admin.logos import bp as logos_bp
     from landingpad.admin.views import bp
     from landingpad.assets import bp as assets_bp
@@ -46,6 +47,7 @@ def create_admin_app(public: Flask) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(announcements_bp)
     app.register_blueprint(logos_bp)
+    app.register_blueprint(certificates_bp)
     app.register_blueprint(assets_bp)  # logo previews (nginx serves them on public sites)
     configure_errors(app)
     return app
