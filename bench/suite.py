@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from tests.servers import free_port, request  # noqa: E402
 
 from bench.nginx_memory import build, measure  # noqa: E402
+from bench.tls import tls_issue_figures, tls_nginx_figures  # noqa: E402
 from landingpad.deploy.nginx import find_nginx  # noqa: E402
 from landingpad.deploy.render import DeployOptions  # noqa: E402
 from landingpad.deploy.stack import Stack  # noqa: E402
@@ -35,7 +36,23 @@ from landingpad.deploy.stack import Stack  # noqa: E402
 KEYS = ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps", "signup_rps",
         "naive_signup_rps", "signup_p99_ms", "app_rss_10k_domains_mb", "app_rss_10k_peak_mb",
         "nginx_10k_domains_mb", "nginx_t_10k_s", "announce_mps", "announce_duplicates",
-        "add_domain_live_s", "add_domain_failed")
+        "add_domain_live_s", "add_domain_failed", "tls_handshakes_rps",
+        "tls_static_handshakes_rps", "tls_resumed_rps", "tls_static_resumed_rps",
+        "nginx_10k_certs_mb", "tls_issue_s")
+
+# Which keys each part of the suite measures (`--only` runs just the parts it needs).
+PARTS: dict[str, tuple[str, ...]] = {
+    "http": ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps",
+             "signup_rps", "naive_signup_rps", "signup_p99_ms"),
+    "add_domain": ("add_domain_live_s", "add_domain_failed"),
+    "announce": ("announce_mps", "announce_duplicates"),
+    "memory": ("app_rss_10k_domains_mb", "app_rss_10k_peak_mb", "nginx_10k_domains_mb",
+               "nginx_t_10k_s"),
+    "tls_nginx": ("tls_handshakes_rps", "tls_static_handshakes_rps", "tls_resumed_rps",
+                  "tls_static_resumed_rps", "nginx_10k_certs_mb"),
+    "tls_issue": ("tls_issue_s",),
+}
+assert sorted(k for keys in PARTS.values() for k in keys) == sorted(KEYS)
 
 SITES = """\
 [sites."coffee.test"]
@@ -325,6 +342,12 @@ GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [
     ("announce_duplicates == 0", "announce_duplicates", lambda r: r["announce_duplicates"] == 0),
     ("add_domain_live_s <= 1", "add_domain_live_s", lambda r: r["add_domain_live_s"] <= 1),
     ("add_domain_failed == 0", "add_domain_failed", lambda r: r["add_domain_failed"] == 0),
+    ("tls_handshakes_rps >= 0.5 x tls_static_handshakes_rps", "tls_handshakes_rps",
+     lambda r: r["tls_handshakes_rps"] >= 0.5 * r["tls_static_handshakes_rps"]),
+    ("tls_resumed_rps >= 0.9 x tls_static_resumed_rps", "tls_resumed_rps",
+     lambda r: r["tls_resumed_rps"] >= 0.9 * r["tls_static_resumed_rps"]),
+    ("nginx_10k_certs_mb <= 10", "nginx_10k_certs_mb", lambda r: r["nginx_10k_certs_mb"] <= 10),
+    ("tls_issue_s <= 1", "tls_issue_s", lambda r: r["tls_issue_s"] <= 1),
 ]
 
 
@@ -340,6 +363,10 @@ RATIOS = {
     "app_rps >= 0.9 x bare_wsgi_rps": ("app_rps", "bare_wsgi_rps"),
     "app_rps >= 3 x naive_rps": ("app_rps", "naive_rps"),
     "signup_rps >= 1.5 x naive_signup_rps": ("signup_rps", "naive_signup_rps"),
+    "tls_handshakes_rps >= 0.5 x tls_static_handshakes_rps": ("tls_handshakes_rps",
+                                                              "tls_static_handshakes_rps"),
+    "tls_resumed_rps >= 0.9 x tls_static_resumed_rps": ("tls_resumed_rps",
+                                                        "tls_static_resumed_rps"),
 }
 
 
@@ -349,7 +376,7 @@ def median(values: list[float]) -> float:
 
 def summarise(runs: list[dict]) -> dict:
     """The median of each figure over the runs (ratios are taken within each run)."""
-    return {key: median([r[key] for r in runs]) for key in KEYS}
+    return {key: median([r[key] for r in runs]) for key in KEYS if key in runs[0]}
 
 
 def shown(label: str, key: str, r: dict) -> float:
@@ -373,12 +400,14 @@ def table(runs: list[dict], seconds: int, domains: int) -> str:
              f"wrk -t2 -c32 -d{seconds}s; uWSGI 2 processes; {domains:,} domains; "
              f"{len(runs)} run(s): median, and min-max as the spread.", "",
              "| figure | median | spread |", "|---|---|---|"]
-    for key in KEYS:
+    for key in (k for k in KEYS if k in runs[0]):
         values = [r[key] for r in runs]
         lines.append(f"| `{key}` | {fmt(median(values))} | "
                      f"{fmt(min(values))} - {fmt(max(values))} |")
     lines += ["", "| goal | median | spread | met |", "|---|---|---|---|"]
     for label, key, check in GOALS:
+        if not all(k in runs[0] for k in RATIOS.get(label, (key,))):
+            continue  # a key left out by --only
         values = [shown(label, key, r) for r in runs]
         unit = "x" if label in RATIOS else ""
         lines.append(f"| {label} | {fmt(median(values))}{unit} | "
@@ -387,13 +416,25 @@ def table(runs: list[dict], seconds: int, domains: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure_once(work: Path, seconds: int, domains: int, smoke: bool) -> dict:
+def measure_once(work: Path, seconds: int, domains: int, smoke: bool,
+                 keys: tuple[str, ...] = KEYS) -> dict:
     with tempfile.TemporaryDirectory(prefix="landingpad-bench-", dir=work) as tmp:
         bench = Bench(Path(tmp), seconds, domains)
-        results = {**bench.http_figures(), **bench.add_domain_under_load(),
-                   **bench.announce_figures(500 if smoke else 3000, 3 if smoke else 20),
-                   **bench.memory_figures()}
-    return {key: results[key] for key in KEYS}
+        parts: dict[str, Callable[[], dict]] = {
+            "http": bench.http_figures,
+            "add_domain": bench.add_domain_under_load,
+            "announce": lambda: bench.announce_figures(500 if smoke else 3000,
+                                                       3 if smoke else 20),
+            "memory": bench.memory_figures,
+            # Full and resumed handshakes: `seconds` each side, in 4 alternating windows.
+            "tls_nginx": lambda: tls_nginx_figures(Path(tmp), domains, seconds, cache=work),
+            "tls_issue": lambda: tls_issue_figures(Path(tmp), 3 if smoke else 10),
+        }
+        results: dict = {}
+        for part, produced in PARTS.items():
+            if any(key in keys for key in produced):
+                results.update(parts[part]())
+    return {key: results[key] for key in keys}
 
 
 def main() -> None:
@@ -405,7 +446,18 @@ def main() -> None:
                         help="whole runs to take the median of (default 3; --smoke: 1)")
     parser.add_argument("--json", type=Path, help="write the medians and every run here")
     parser.add_argument("--readme", action="store_true", help="update bench/README.md's table")
+    parser.add_argument("--only", metavar="KEY[,KEY...]",
+                        help="measure only these keys (and the goals made of them alone); "
+                             "runs just the parts of the suite they need")
     args = parser.parse_args()
+    keys = KEYS
+    if args.only:
+        wanted = {k.strip() for k in args.only.split(",") if k.strip()}
+        if unknown := wanted - set(KEYS):
+            parser.error(f"unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(KEYS)}")
+        if args.readme:
+            parser.error("--readme rewrites the whole table: not with --only")
+        keys = tuple(k for k in KEYS if k in wanted)
     seconds = 1 if args.smoke else 5 if args.quick else 10
     domains = 1000 if args.smoke else 10_000
     repeat = args.repeat or (1 if args.smoke else 3)
@@ -413,7 +465,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="landingpad-bench-") as work:
         for number in range(1, repeat + 1):
             log(f"run {number} of {repeat}")
-            runs.append(measure_once(Path(work), seconds, domains, args.smoke))
+            runs.append(measure_once(Path(work), seconds, domains, args.smoke, keys))
     text = table(runs, seconds, domains)
     print(text)
     if args.json:
