@@ -11,6 +11,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from landingpad.sites.host import InvalidHost, request_host_name
 from landingpad.sites.registry import request_host
+from landingpad.sites.site import Site
 
 # The admin door: a WSGI variable only the admin listener sets (nginx's admin server block
 # with `uwsgi_param`, `landingpad serve --admin-port` with a uWSGI route). A client can't
@@ -46,10 +47,28 @@ def csp(style_hash: str | None = None, form_origin: str = "", script: bool = Fal
 
 
 @lru_cache(maxsize=8192)
-def security_headers(secure: bool, style_hash: str | None = None) -> tuple[tuple[str, str], ...]:
-    """Every header a response of the app carries (HSTS only over TLS)."""
+def security_headers(hsts: bool, style_hash: str | None = None) -> tuple[tuple[str, str], ...]:
+    """Every header a response of the app carries; HSTS when ``hsts`` (see wants_hsts)."""
     headers = (*BASE_HEADERS, ("Content-Security-Policy", csp(style_hash)))
-    return (*headers, HSTS) if secure else headers
+    return (*headers, HSTS) if hsts else headers
+
+
+def wants_hsts(environ: Mapping[str, Any], secure: bool, site: Site | None) -> bool:
+    """HSTS only over TLS: always through the admin door (the owner's own listener), and on
+    a public site only when it opted in (LANDING_HSTS). A parked domain may be sold: HSTS
+    would make browsers refuse the buyer's plain HTTP for a year."""
+    if not secure:
+        return False
+    if through_admin_door(environ):
+        return True
+    if site is None:  # a response that never looked its site up (a 404, a static file)
+        from landingpad.sites import get_registry
+
+        try:
+            site = get_registry().resolve(environ)
+        except InvalidHost:
+            return False
+    return bool(site and site.hsts)
 
 
 def through_admin_door(environ: Mapping[str, Any]) -> bool:
@@ -89,6 +108,7 @@ def init_app(app: Flask) -> None:
         from landingpad.signup.pages import style_hash
 
         site = g.get("site")
-        for name, value in security_headers(request.is_secure, style_hash(site) if site else None):
+        hsts = wants_hsts(request.environ, request.is_secure, site)
+        for name, value in security_headers(hsts, style_hash(site) if site else None):
             response.headers.setdefault(name, value)
         return response

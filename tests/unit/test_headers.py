@@ -52,10 +52,15 @@ def test_unknown_and_garbage_hosts_too(client):
         check(client.get("/", headers={"Host": host}))
 
 
-def test_hsts_only_over_tls(client):
-    plain = client.get("/nope", headers={"Host": "coffee.test"})
+@pytest.mark.parametrize("path", ["/nope", "/"])  # "/": the landing page's own fast path
+def test_hsts_only_over_tls_and_only_when_the_site_opts_in(client, path):
+    # Off by default: a parked domain may be sold to someone who serves no HTTPS.
+    assert "Strict-Transport-Security" not in client.get(
+        path, base_url="https://coffee.test").headers
+    opted_in = {"LANDING_ENCODING": "url", "LANDING_HSTS": "true"}  # as nginx passes it
+    plain = client.get(path, headers={"Host": "coffee.test"}, environ_base=opted_in)
     assert "Strict-Transport-Security" not in plain.headers
-    secure = client.get("/nope", base_url="https://coffee.test")
+    secure = client.get(path, base_url="https://coffee.test", environ_base=opted_in)
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 

@@ -33,7 +33,8 @@ def deploy() -> None:
               help="Folder for the files (default: $LANDINGPAD_DEPLOY_DIR).")
 @click.option("--listen", default="80", show_default=True, help="nginx HTTP listen address.")
 @click.option("--https-listen", default="443", show_default=True,
-              help="nginx HTTPS listen address (domains with a certificate).")
+              help="nginx HTTPS listen address: one server block for every domain with a "
+                   "certificate. \"\" turns HTTPS off (no listener, no redirect).")
 @click.option("--upstream", "upstreams", multiple=True, metavar="unix:PATH|HOST:PORT",
               help="uWSGI node(s); repeat for several (default: the local socket).")
 @click.option("--socket", default="", metavar="PATH|HOST:PORT",
@@ -177,6 +178,9 @@ def _apply(load_app, edit: Callable[[str], str]) -> None:  # noqa: ANN001
 @click.option("--lang", help="Language tag.")
 @click.option("--logo", help="Logo path on the site.")
 @click.option("--double-optin/--no-double-optin", default=None)
+@click.option("--hsts/--no-hsts", default=None,
+              help="Send HSTS on the site's HTTPS responses (off by default: browsers would "
+                   "refuse plain HTTP to the domain for a year, even after it is sold).")
 @click.option("--alias", "aliases", multiple=True, help="Another host name (repeatable).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) path.")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="TLS key path.")
@@ -189,6 +193,7 @@ def domain_add(load_app, name: str, **opts: Any) -> None:  # noqa: ANN001
         "LANDING_TAGLINE": opts["tagline"], "LANDING_INTERESTS": opts["interests"],
         "LANDING_ACCENT": opts["accent"], "LANDING_LANG": opts["lang"],
         "LANDING_LOGO": opts["logo"], "LANDING_DOUBLE_OPTIN": opts["double_optin"],
+        "LANDING_HSTS": opts["hsts"],
         "aliases": opts["aliases"], "tls_certificate": opts["tls_cert"],
         "tls_certificate_key": opts["tls_key"],
     })

@@ -2,18 +2,21 @@
 
 Each change runs under a lock: write the new nginx files, `nginx -t`, write the
 sites file, reload nginx. If the test or the reload fails, every file is put
-back byte for byte and nginx's message is raised.
+back byte for byte and nginx's message is raised. `refresh` runs the same steps
+with the sites file as it is: after a certificate first appears in (or leaves)
+DATA_DIR/tls/live, which changes the certificate and redirect maps.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from landingpad.deploy.files import exclusive_lock, restore, write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
-from landingpad.deploy.render import DeployOptions, render_all
+from landingpad.deploy.render import DeployOptions, ensure_ticket_keys, render_all
 from landingpad.sites.edit import EditError
 from landingpad.sites.sitesfile import SitesConfig, SitesFileError, parse_sites
 
@@ -52,14 +55,21 @@ class DomainManager:
             # rollback that could not finish: say so in one line, not a traceback.
             raise DomainError(f"nothing changed: {exc}") from None
 
+    def refresh(self) -> Outcome:
+        """Re-render nginx from the sites file as it is and the live certificates; nginx -t,
+        reload if anything changed, roll back byte for byte on failure (as apply)."""
+        return self.apply(lambda text: text)
+
     def _apply(self, edit: Callable[[str], str]) -> Outcome:
         with exclusive_lock(self.data_dir / ".domains.lock"):
             old_bytes = self.sites_path.read_bytes() if self.sites_path.exists() else None
             try:
-                new_text = edit(old_bytes.decode("utf-8") if old_bytes else "")
+                old_text = old_bytes.decode("utf-8") if old_bytes else ""
+                new_text = edit(old_text)
                 config = parse_sites(new_text, self.sites_path)
             except (EditError, SitesFileError, UnicodeDecodeError) as exc:
                 raise DomainError(str(exc)) from None
+            _check_new_certificate_paths(config, old_text, self.sites_path)
 
             outcome = Outcome(config)
             try:
@@ -70,6 +80,8 @@ class DomainManager:
             backups: dict[Path, bytes | None] = {}
             try:
                 if options is not None:
+                    if options.https_listen:
+                        ensure_ticket_keys(self.deploy_dir)  # deploy.json of an older release
                     for name, text in render_all(options, config).items():
                         path = self.deploy_dir / name
                         before = path.read_bytes() if path.exists() else None
@@ -82,8 +94,9 @@ class DomainManager:
                     elif backups:
                         outcome.messages.append("nginx not found: configs written but not tested")
                 changed_nginx = bool(backups)
-                backups[self.sites_path] = old_bytes
-                write_atomic(self.sites_path, new_text.encode())
+                if new_text != old_text:  # a refresh leaves the sites file alone
+                    backups[self.sites_path] = old_bytes
+                    write_atomic(self.sites_path, new_text.encode())
                 if options is None:
                     outcome.messages.append(
                         "no rendered nginx config (landingpad deploy render): "
@@ -94,8 +107,33 @@ class DomainManager:
                     else:
                         outcome.messages.append(
                             "nginx is not running: the new config applies when it starts")
-            except (NginxError, OSError) as exc:
+            except (NginxError, OSError, ValueError) as exc:
                 for path, before in backups.items():
                     restore(path, before)
                 raise DomainError(f"rolled back, nothing changed: {exc}") from None
             return outcome
+
+
+def _check_new_certificate_paths(config: SitesConfig, old_text: str, sites_path: Path) -> None:
+    """The owner's certificate and key paths that this change adds must exist.
+
+    nginx reads them only at a handshake (they are map values, not static paths), so
+    `nginx -t` no longer catches a typo. A path this user may not look into (a folder
+    only nginx's user reads) is taken on trust; paths already in the file are not
+    checked again, so a refresh never fails on a certificate the owner moved.
+    """
+    try:
+        old = parse_sites(old_text, sites_path).tls if old_text else {}
+    except SitesFileError:
+        old = {}
+    for domain, pair in sorted(config.tls.items()):
+        if old.get(domain) == pair:
+            continue
+        for what, path in zip(("certificate", "key"), pair, strict=True):
+            try:
+                os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                raise DomainError(f"nothing changed: {domain}'s TLS {what} {path} "
+                                  "does not exist") from None
+            except OSError:
+                continue

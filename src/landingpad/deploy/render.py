@@ -6,6 +6,8 @@ Files (all in the deploy dir):
   landingpad-app.conf     the locations every server block shares
   landingpad-params.conf  the request's params, the per-domain LANDING_* ones, uwsgi_pass
   landingpad-maps.conf    host -> site, and the per-site values, as maps
+  landingpad-tls.conf     HTTPS: name -> certificate maps, the HTTP -> HTTPS redirect map
+  tls-tickets/            the session ticket keys (private; nginx's master reads them)
   uwsgi.ini               the app server
 The options a render used are kept in deploy.json, so `domain add` re-renders
 the same way.
@@ -18,14 +20,26 @@ import ipaddress
 import json
 import os
 import re
+import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from landingpad import logs
+from landingpad.deploy.files import exclusive_lock
 from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines, own_dir_command
-from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_data_dir, make_dir, write_atomic
+from landingpad.files import (
+    PASSAGE_DIR,
+    PRIVATE_DIR,
+    PRIVATE_FILE,
+    SHARED_DIR,
+    make_data_dir,
+    make_dir,
+    write_atomic,
+)
 from landingpad.sites import params
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS
@@ -49,7 +63,20 @@ DEFAULT_ADMIN_LISTEN = "127.0.0.1:8081"  # what `deploy render` gives the admin 
 FILE_ONLY = frozenset({"LANDING_LOGO"})
 
 NGINX_FILES = ("nginx.conf", "landingpad.conf", "landingpad-app.conf", "landingpad-params.conf",
-               "landingpad-maps.conf")
+               "landingpad-maps.conf", "landingpad-tls.conf")
+
+# Certificates the tls package keeps: DATA_DIR/tls/live/<host>.pem, the chain then the key
+# in one file (so no handshake pairs a new certificate with an old key), replaced in place.
+LIVE_DIR = ("tls", "live")
+# What a name without a certificate gets: a path that never exists, so its handshake
+# fails cleanly (TLS alert 80, nothing served) and nginx goes on serving every other name.
+NO_CERTIFICATE = "no-certificate-for-this-name.pem"
+# Session ticket keys (80 bytes each: AES-256 tickets). The first encrypts new tickets,
+# the others still decrypt tickets issued before the last rotations.
+TICKETS_DIR = "tls-tickets"
+TICKET_KEYS = ("current.key", "previous.key", "older.key")
+TICKET_KEY_BYTES = 80
+TICKET_KEY_MAX_AGE = 12 * 3600.0
 
 _env = Environment(loader=PackageLoader("landingpad.deploy", "templates"), autoescape=False,  # noqa: S701 - nginx syntax, not HTML; values are encoded
                    undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
@@ -61,7 +88,9 @@ class DeployOptions:
     deploy_dir: str
     data_dir: str
     listen: str = "80"
-    https_listen: str = "443"
+    # "" = no HTTPS listener at all (the default here, so tests and the demo never bind
+    # 443 unless asked); `deploy render --https-listen` gives 443.
+    https_listen: str = ""
     upstreams: list[str] = field(default_factory=list)  # default: the uWSGI socket below
     socket: str = ""
     processes: int = field(default_factory=default_processes)
@@ -211,13 +240,14 @@ def _find(*candidates: str) -> str:
     return candidates[0]
 
 
-def _map_sizes(config: SitesConfig) -> tuple[int, int]:
+def _map_sizes(config: SitesConfig, extra_hosts: Iterable[str] = ()) -> tuple[int, int]:
     """map_hash_max_size / bucket_size big enough that nginx needs no tuning by hand."""
-    entries = max(len(config.hosts), 1)
+    hosts = set(config.hosts) | set(extra_hosts)
+    entries = max(len(hosts), 1)
     max_size = 1024
     while max_size < entries * 2:
         max_size *= 2
-    longest = max((len(h) for h in config.hosts), default=0)
+    longest = max((len(h) for h in hosts), default=0)
     bucket = 64
     while bucket < longest + 32:
         bucket *= 2
@@ -231,19 +261,33 @@ def _map_sizes(config: SitesConfig) -> tuple[int, int]:
 MAP_PARAMETERS = frozenset({"default", "hostnames", "include", "volatile"})
 
 
+# A name normalize_host returns unchanged, for the common case (ASCII, no punycode):
+# lower-case labels of letters, digits and inner hyphens, the last not all digits, at
+# most 253 characters. One regex instead of normalize_host for 10,000 names per render.
+_PLAIN_HOST = re.compile(r"(?=[a-z0-9.-]{1,253}\Z)(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)*"
+                         r"(?![0-9]+\Z)(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
+
+
+def is_normalised_host(host: str) -> bool:
+    """Whether ``host`` is a host name exactly as normalize_host writes it."""
+    if _PLAIN_HOST.match(host) and "xn--" not in host:
+        return True
+    try:
+        return normalize_host(host) == host
+    except InvalidHost:
+        return False
+
+
 def map_key(host: str) -> str:
     """A host as a map key: only a normalised host name, escaped if nginx would read it
     as a parameter. Anything else is refused rather than written into nginx's config."""
-    try:
-        valid = normalize_host(host) == host
-    except InvalidHost:
-        valid = False
+    valid = is_normalised_host(host)
     if not valid:
         raise ValueError(f"{host!r} is not a normalised host name: not written to a map")
     return f"\\{host}" if host in MAP_PARAMETERS else host
 
 
-def render_maps(config: SitesConfig) -> str:
+def render_maps(config: SitesConfig, extra_hosts: Iterable[str] = ()) -> str:
     hosts = [(map_key(host), domain) for host, domain in sorted(config.hosts.items())]
     value_maps = []
     for f in SITE_FIELDS:
@@ -253,9 +297,121 @@ def render_maps(config: SitesConfig) -> str:
                   for domain, values in sorted(config.sites.items()) if f.key in values]
         if values:
             value_maps.append((f.key, f.key.lower(), values))
-    max_size, bucket = _map_sizes(config)
+    max_size, bucket = _map_sizes(config, extra_hosts)
     return _env.get_template("landingpad-maps.conf.j2").render(
         hosts=hosts, value_maps=value_maps, hash_max_size=max_size, hash_bucket_size=bucket)
+
+
+# What a live certificate's file name must look like before normalize_host looks at it:
+# one cheap regex pass over 10,000 names, so `domain add` stays fast.
+_LIVE_NAME = re.compile(r"([a-z0-9][a-z0-9.-]{0,252})\.pem")
+
+
+def live_certificates(data_dir: Path | str) -> dict[str, str]:
+    """host -> its one-file certificate (chain + key) in DATA_DIR/tls/live.
+
+    One directory listing, no stat per file. Names that are not normalised host names
+    (the tls package's temp files, anything else) are ignored.
+    """
+    folder = Path(data_dir).joinpath(*LIVE_DIR)
+    found: dict[str, str] = {}
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for name in names:
+        match = _LIVE_NAME.fullmatch(name)
+        if match is None:
+            continue
+        host = match.group(1)
+        if is_normalised_host(host):
+            found[host] = f"{folder}/{name}"
+    return found
+
+
+def tls_pairs(options: DeployOptions, config: SitesConfig) -> dict[str, tuple[str, str]]:
+    """host -> (certificate path, key path) for every name served over HTTPS.
+
+    The live certificates (one file for both), then the owner's own paths from the sites
+    file for the domain and its aliases, which win: the owner said so explicitly.
+    """
+    live = live_certificates(options.data_dir)
+    if live and not CONFIG_PATH.fullmatch(next(iter(live.values()))):
+        # Written into a quoted nginx string: no "$", quote or space may slip in.
+        raise ValueError(f"{options.data_dir}: the data dir's path must be absolute and "
+                         "made of letters, digits and ._/@+- to serve its certificates")
+    pairs = {host: (path, path) for host, path in live.items()}
+    for domain, (cert, key) in config.tls.items():
+        for host in (domain, *config.aliases.get(domain, ())):
+            pairs[host] = (cert, key)
+    return pairs
+
+
+def https_port_suffix(https_listen: str) -> str:
+    """":8443" for a redirect to a non-default HTTPS port, "" for 443."""
+    port = _host_port(https_listen)[1]
+    return "" if port == "443" else f":{port}"
+
+
+def render_tls(options: DeployOptions, pairs: dict[str, tuple[str, str]]) -> str:
+    """landingpad-tls.conf: the certificate maps and the redirect map (HTTPS on only)."""
+    deploy_dir = Path(options.deploy_dir)
+    ordered = sorted(pairs.items())
+    return _env.get_template("landingpad-tls.conf.j2").render(
+        https=bool(options.https_listen),
+        no_certificate=deploy_dir / NO_CERTIFICATE,
+        certificates=[(map_key(host), cert) for host, (cert, _) in ordered],
+        # Only where the key is not the certificate's own file: the rest follow the cert.
+        keys=[(map_key(host), key) for host, (cert, key) in ordered if key != cert])
+
+
+def ticket_key_paths(deploy_dir: Path | str) -> list[Path]:
+    """The ticket key files, the one that encrypts first."""
+    folder = Path(deploy_dir) / TICKETS_DIR
+    return [folder / name for name in TICKET_KEYS]
+
+
+def _write_ticket_key(path: Path, data: bytes) -> None:
+    write_atomic(path, data, mode=PRIVATE_FILE)
+
+
+def ensure_ticket_keys(deploy_dir: Path | str) -> None:
+    """Make the ticket keys that are missing (random; 0600 in a 0700 folder).
+
+    Private: a ticket key decrypts every session it sealed. nginx's master reads them at
+    start and reload (as root on a server), never its workers.
+    """
+    paths = ticket_key_paths(deploy_dir)
+    make_dir(paths[0].parent, PRIVATE_DIR)
+    for path in paths:
+        if not path.exists():
+            _write_ticket_key(path, secrets.token_bytes(TICKET_KEY_BYTES))
+
+
+def rotate_ticket_keys(deploy_dir: Path | str, max_age: float = TICKET_KEY_MAX_AGE,
+                       now: float | None = None) -> bool:
+    """A new encrypting key when the current one is older than ``max_age`` seconds; the
+    two before it keep decrypting (tickets stay resumable for two more periods).
+
+    Returns whether it rotated: the caller then reloads nginx, which reads keys only at
+    start and reload. Each file is replaced atomically, so a reload racing this sees
+    every file whole (at worst one rotation step behind).
+    """
+    paths = ticket_key_paths(deploy_dir)
+    make_dir(paths[0].parent, PRIVATE_DIR)
+    with exclusive_lock(paths[0].parent / ".rotate.lock"):
+        try:
+            age = (time.time() if now is None else now) - paths[0].stat().st_mtime
+        except FileNotFoundError:
+            ensure_ticket_keys(deploy_dir)
+            return True
+        if age < max_age:
+            return False
+        ensure_ticket_keys(deploy_dir)  # a missing older key: made before it is shifted
+        for newer, older in ((paths[1], paths[2]), (paths[0], paths[1])):
+            _write_ticket_key(older, newer.read_bytes())
+        _write_ticket_key(paths[0], secrets.token_bytes(TICKET_KEY_BYTES))
+    return True
 
 
 def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
@@ -264,24 +420,22 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
     # A param per key that some site sets in the file; nginx passes "" (unset) for the rest.
     keys = ["LANDING_DOMAIN"] + [k for k in FIELDS_BY_KEY if k != "LANDING_DOMAIN" and any(
         k in values for values in config.sites.values()) and k not in FILE_ONLY]
-    tls_sites = [
-        {"domain": domain, "names": [domain, *config.aliases.get(domain, ())],
-         "certificate": cert, "key": key}
-        for domain, (cert, key) in sorted(config.tls.items())
-    ]
+    pairs = tls_pairs(options, config) if options.https_listen else {}
     context = {
         "deploy_dir": deploy_dir,
         "www_root": deploy_dir / "www",
         "acme_root": deploy_dir / "acme",
         "listen": options.listen,
         "https_listen": options.https_listen,
+        "https_port_suffix": https_port_suffix(options.https_listen)
+        if options.https_listen else "",
+        "ticket_keys": ticket_key_paths(deploy_dir),
         "upstreams": options.upstreams,
         "cache_seconds": options.cache_seconds,
         "signup_rate": options.signup_rate,
         "signup_burst": options.signup_burst,
         "client_max_body_size": options.client_max_body_size,
         "param_vars": [(k, k.lower()) for k in keys],
-        "tls_sites": tls_sites,
         "admin_host": options.admin_host,
         "admin_listen": options.admin_listen or options.listen,
         "admin_tls": {"certificate": options.admin_tls_certificate,
@@ -301,8 +455,10 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
     if options.sites_file:
         env.append(("LANDINGPAD_SITES", options.sites_file))
     files = {name: _env.get_template(f"{name}.j2").render(**context)
-             for name in NGINX_FILES if name != "landingpad-maps.conf"}
-    files["landingpad-maps.conf"] = render_maps(config)
+             for name in NGINX_FILES
+             if name not in ("landingpad-maps.conf", "landingpad-tls.conf")}
+    files["landingpad-maps.conf"] = render_maps(config, pairs)
+    files["landingpad-tls.conf"] = render_tls(options, pairs)
     socket_dir = Path(options.socket).parent if options.socket.startswith("/") else None
     files["uwsgi.ini"] = _env.get_template("uwsgi.ini.j2").render(
         deploy_dir=deploy_dir, socket=options.socket, app_lines=ini_lines(options.processes),
@@ -321,6 +477,8 @@ def prepare_dirs(options: DeployOptions) -> None:
     make_dir(deploy_dir, PASSAGE_DIR)
     for sub in ("logs", "cache", "cache-assets", "acme", "www", "tmp"):
         make_dir(deploy_dir / sub, SHARED_DIR)
+    if options.https_listen:
+        ensure_ticket_keys(deploy_dir)
     assets = make_dir(Path(options.data_dir) / "assets", SHARED_DIR)
     for name, target in (("static", STATIC_DIR), ("assets", assets)):
         link = deploy_dir / "www" / name

@@ -49,6 +49,7 @@ class Page:
     etag: str
     headers: tuple[tuple[str, str], ...]  # without Content-Length and HSTS
     token_length: int
+    hsts: bool = False  # the site opted in (LANDING_HSTS): HSTS on its HTTPS responses
 
     def __post_init__(self) -> None:
         # Every token has the same length, so the 200 headers are built once.
@@ -67,7 +68,7 @@ class Page:
     def respond(self, environ: dict[str, Any],
                 token: str) -> tuple[str, list[tuple[str, str]], bytes]:
         """Status, headers and body for a GET or HEAD of this page."""
-        secure = environ.get("wsgi.url_scheme") == "https"
+        secure = self.hsts and environ.get("wsgi.url_scheme") == "https"  # HSTS or not
         if "HTTP_IF_NONE_MATCH" in environ and _etag_matches(environ["HTTP_IF_NONE_MATCH"],
                                                               self.etag):
             headers = [h for h in self.headers if h[0] != "Content-Type"]
@@ -121,7 +122,7 @@ def build_page(site: Site, html: str, token_length: int) -> Page:
         VARY,  # gzip or not, by Accept-Encoding (nginx's micro-cache keys on it too)
         *security_headers(False, style_hash(site)),
     )
-    return Page(head_b, tail_b, etag, headers, token_length)
+    return Page(head_b, tail_b, etag, headers, token_length, hsts=site.hsts)
 
 
 class PageCache:

@@ -156,6 +156,10 @@ SITE_FIELDS: tuple[SiteField, ...] = (
     SiteField("LANDING_INDEX", "index", _bool, True,
               "Let search engines index the site (false: robots.txt disallows every path "
               "and pages carry a noindex tag)."),
+    SiteField("LANDING_HSTS", "hsts", _bool, False,
+              "Send Strict-Transport-Security on this site's HTTPS responses. Off by default: "
+              "browsers then refuse plain HTTP to the domain for a year, even after it is "
+              "sold to someone who serves no HTTPS."),
 )
 FIELDS_BY_KEY = {f.key: f for f in SITE_FIELDS}
 ENVIRON_KEYS = tuple(f.key for f in SITE_FIELDS)
@@ -182,6 +186,7 @@ class Site:
     sender: str
     consent: str
     index: bool
+    hsts: bool
     consent_version: str = field(init=False)
 
     def __post_init__(self) -> None:

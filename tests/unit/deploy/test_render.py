@@ -188,14 +188,19 @@ def test_hostile_deploy_options_are_refused(bad):
         DeployOptions(deploy_dir="/d", data_dir="/", **bad)
 
 
-def test_tls_sites_get_their_own_server_blocks():
+def test_owner_certificates_go_through_the_one_https_block():
     config = parse_sites('[sites."a.example"]\naliases = ["www.a.example"]\n'
                          'tls_certificate = "/etc/ssl/a.pem"\n'
                          'tls_certificate_key = "/etc/ssl/a.key"\n', Path("s"))
-    text = render_all(DeployOptions(deploy_dir="/d", data_dir="/"), config)["landingpad.conf"]
-    assert "server_name a.example www.a.example;" in text
+    files = render_all(DeployOptions(deploy_dir="/d", data_dir="/", https_listen="443"), config)
+    text, tls = files["landingpad.conf"], files["landingpad-tls.conf"]
+    assert text.count("server {") == 2 and "server_name a.example" not in text
     assert "return 301 https://$host$request_uri;" in text
-    assert "listen 443 ssl http2;" in text and "ssl_certificate /etc/ssl/a.pem;" in text
+    assert "listen 443 ssl http2 default_server;" in text
+    assert "ssl_certificate $landingpad_tls_cert;" in text
+    for host in ("a.example", "www.a.example"):
+        assert f'    {host} "/etc/ssl/a.pem";' in tls and f'    {host} "/etc/ssl/a.key";' in tls
+        assert f"    {host} 1;" in tls
 
 
 @pytest.mark.parametrize("path", ['/etc/ssl/a.pem; include /etc/passwd', "relative.pem",

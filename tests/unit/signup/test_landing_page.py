@@ -72,10 +72,13 @@ def test_strict_security_headers_and_csp_allows_only_the_page_style(client):
     assert "Strict-Transport-Security" not in response.headers
 
 
-def test_hsts_only_over_tls(client):
+def test_hsts_only_over_tls_for_a_site_that_opted_in(client):
+    opted_in = {"LANDING_ENCODING": "url", "LANDING_HSTS": "true"}  # as nginx passes it
     for _ in range(2):  # Flask path, then fast path
-        response = client.get("/", base_url="https://coffee.test")
+        response = client.get("/", base_url="https://coffee.test", environ_base=opted_in)
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+        response = client.get("/", base_url="https://coffee.test")  # off by default
+        assert "Strict-Transport-Security" not in response.headers
 
 
 def test_unknown_host_is_a_clear_404(client):
