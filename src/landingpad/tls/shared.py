@@ -31,6 +31,7 @@ def _fernet(secret_key: str) -> Fernet:
 
 
 def fingerprint(chain_pem: bytes) -> str:
+    """As store.file_info computes it."""
     return hashlib.sha256(chain_pem).hexdigest()
 
 
@@ -57,18 +58,22 @@ def pull(session: Session, secret_key: str, data_dir: Path, wanted: set[str]
     """
     updated, first = [], []
     now = utcnow()
-    for row in session.scalars(select(SharedCertificate).where(
-            SharedCertificate.not_after > now)):
-        if row.host not in wanted:
+    stored = session.execute(select(SharedCertificate.host, SharedCertificate.fingerprint)
+                             .where(SharedCertificate.not_after > now)).all()
+    for host, stored_fingerprint in stored:
+        if host not in wanted:
             continue
-        served = store.read_pair(data_dir, row.host)
-        if served is not None and fingerprint(served.chain_pem) == row.fingerprint:
+        info = store.file_info(data_dir, host)
+        if info is not None and info.fingerprint == stored_fingerprint:
+            continue
+        row = session.get(SharedCertificate, host)  # only now: the sealed pair itself
+        if row is None:
             continue
         try:
             chain, _, key = _fernet(secret_key).decrypt(row.sealed).partition(b"\x00")
         except InvalidToken:
             continue
-        if store.write_pair(data_dir, row.host, chain, key):
-            first.append(row.host)
-        updated.append(row.host)
+        if store.write_pair(data_dir, host, chain, key):
+            first.append(host)
+        updated.append(host)
     return updated, first

@@ -41,8 +41,15 @@ def rows(app: Flask) -> list[StatusRow]:
     result = []
     for host, domain in sorted(config.hosts.items()):
         if domain in config.tls:
-            result.append(StatusRow(host, CertState.VALID.value, _owner_not_after(
-                config.tls[domain][0]), None, None, "owner"))
+            not_after = _owner_not_after(config.tls[domain][0])
+            if not_after is not None and not_after > now:
+                result.append(StatusRow(host, CertState.VALID.value, not_after, None, None,
+                                        "owner"))
+            else:  # landingpad can't renew the owner's own files: say so
+                result.append(StatusRow(host, CertState.FAILING.value, not_after, None,
+                                        "the owner's own certificate "
+                                        + ("has expired" if not_after else "can't be read")
+                                        + f": renew {config.tls[domain][0]}", "owner"))
             continue
         row = queued.get(host)
         if row is None:

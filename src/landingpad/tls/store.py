@@ -10,6 +10,7 @@ them, nobody else does.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,6 +79,39 @@ def read_pair(data_dir: Path, host: str) -> Pair | None:
     chain, key = split_pem(data)
     cert = leaf(chain)
     return Pair(chain, key, cert.not_valid_before_utc, cert.not_valid_after_utc)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    not_after: datetime
+    fingerprint: str  # sha256 of the chain: what the shared store compares
+
+
+_info_cache: dict[Path, tuple[tuple[int, int, int], FileInfo]] = {}
+
+
+def file_info(data_dir: Path, host: str) -> FileInfo | None:
+    """A served file's expiry and fingerprint, parsed once per version of the file.
+
+    A pass looks at every file (10,000 of them on a big install) every time: a stat
+    each, and a parse only for files that changed since.
+    """
+    path = pem_path(data_dir, host)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        _info_cache.pop(path, None)
+        return None
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _info_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    pair = read_pair(data_dir, host)
+    if pair is None:
+        return None
+    info = FileInfo(pair.not_after, hashlib.sha256(pair.chain_pem).hexdigest())
+    _info_cache[path] = (stamp, info)
+    return info
 
 
 def write_pair(data_dir: Path, host: str, chain_pem: bytes, key_pem: bytes) -> bool:

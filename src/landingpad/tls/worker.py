@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
@@ -117,8 +117,8 @@ def local_pass(app: Flask, sessions, report: PassReport) -> bool:  # noqa: ANN00
     now = utcnow()
     changed = False
     for host in store.served_hosts(data_dir):
-        pair = store.read_pair(data_dir, host)
-        if host not in configured or (pair is not None and pair.not_after <= now):
+        info = store.file_info(data_dir, host)
+        if host not in configured or (info is not None and info.not_after <= now):
             store.retire(data_dir, host)
             report.retired.append(host)
             changed = True
@@ -143,7 +143,7 @@ def _order(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  #
         sweep(session)
         for row in session.scalars(select(Certificate).where(
                 Certificate.state.in_([CertState.VALID.value, CertState.RENEWING.value]))):
-            if store.read_pair(data_dir, row.host) is None:  # expired and retired: again
+            if store.file_info(data_dir, row.host) is None:  # expired and retired: again
                 row.state, row.not_after, row.next_attempt_at = \
                     CertState.PENDING.value, None, now
         if force and hosts:  # `tls issue DOMAIN`: a new certificate now, renewal or not
@@ -349,7 +349,13 @@ def loop(app: Flask, interval: float = 60.0, stop: Callable[[], bool] = lambda: 
         if report.next_due is not None:
             wake = min(wake, time.monotonic() + (report.next_due - utcnow()).total_seconds())
         wake = max(wake, time.monotonic() + 1.0)
+        sessions = session_factory(app)
         while not stop() and time.monotonic() < wake:
             time.sleep(min(1.0, max(wake - time.monotonic(), 0.05)))
             if registry.reload():  # a domain added or removed: look now
+                break
+            # Made due from elsewhere (the admin's "Retry now", `tls issue` on another node).
+            with sessions() as session:
+                soonest = session.scalar(select(func.min(Certificate.next_attempt_at)))
+            if soonest is not None and soonest <= utcnow():
                 break
