@@ -14,9 +14,11 @@ from landingpad.deploy.stack import Stack
 from tests.servers import free_port
 
 
-def start_stack(data_dir: Path, env: dict[str, str], **options: Any) -> Stack:
-    """nginx + uWSGI for the test's data dir on a free loopback port (``stack.port``)."""
-    port = free_port()
+def start_stack(data_dir: Path, env: dict[str, str], port: int | None = None,
+                **options: Any) -> Stack:
+    """nginx + uWSGI for the test's data dir on loopback (``stack.port``: a free one unless
+    given, e.g. the port a test CA validates on)."""
+    port = port or free_port()
     deploy = DeployOptions(deploy_dir=str(data_dir / "deploy"), data_dir=str(data_dir),
                            listen=f"127.0.0.1:{port}", processes=2,
                            sites_file=str(data_dir / "sites.toml"), **options)
