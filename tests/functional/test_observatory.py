@@ -25,7 +25,7 @@ def tls_site(stack, cli_env, tmp_path):
     https_port = free_port()
     stack.options.https_listen = f"127.0.0.1:{https_port}"
     stack.options.save()
-    result = landingpad(cli_env, "domain", "add", DOMAIN, "--title", "Secure",
+    result = landingpad(cli_env, "domain", "add", DOMAIN, "--title", "Secure", "--hsts",
                         "--tls-cert", str(cert), "--tls-key", str(key))
     assert result.returncode == 0, result.stderr
     return {"http": stack.port, "https": https_port, "cert": cert}

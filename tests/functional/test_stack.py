@@ -142,7 +142,7 @@ def test_rejected_config_is_rolled_back_and_old_domains_keep_serving(stack, cli_
         (data_dir / "deploy" / "landingpad.conf").read_bytes()
     result = landingpad(cli_env, "domain", "add", "tls.test", "--tls-cert", "/nonexistent/c.pem",
                         "--tls-key", "/nonexistent/k.pem")
-    assert result.returncode == 1 and "rolled back" in result.stderr
+    assert result.returncode == 1 and "nothing changed" in result.stderr
     assert ((data_dir / "sites.toml").read_bytes(),
             (data_dir / "deploy" / "landingpad.conf").read_bytes()) == before
     assert get(stack, "coffee.test")[0] == 200 and get(stack, "tls.test")[0] == 404
@@ -156,19 +156,22 @@ def test_tls_domain_with_a_certificate(stack, cli_env, tmp_path):
     options = stack.options
     options.https_listen = f"127.0.0.1:{https_port}"
     options.save()
-    result = landingpad(cli_env, "domain", "add", "secure.test", "--title", "Secure",
+    result = landingpad(cli_env, "domain", "add", "secure.test", "--title", "Secure", "--hsts",
                         "--tls-cert", str(cert), "--tls-key", str(key))
     assert result.returncode == 0, result.stderr
     status, headers, _ = get(stack, "secure.test")
-    assert status == 301 and headers["location"] == "https://secure.test/"
+    assert status == 301 and headers["location"] == f"https://secure.test:{https_port}/"
     status, _, _ = get(stack, "secure.test", "/.well-known/acme-challenge/x")
-    assert status == 404  # served from the ACME root, not redirected
+    assert status == 404  # the ACME root, then the app: not redirected
     import http.client
+    import socket
     import ssl
 
     context = ssl.create_default_context(cafile=str(cert))
-    context.check_hostname = False
     conn = http.client.HTTPSConnection("127.0.0.1", https_port, context=context, timeout=10)
+    # The name in SNI, as browsers send it: it picks the certificate (no SNI, no certificate).
+    conn.sock = context.wrap_socket(socket.create_connection(("127.0.0.1", https_port), 10),
+                                    server_hostname="secure.test")
     conn.request("GET", "/", headers={"Host": "secure.test"})
     response = conn.getresponse()
     body = response.read()

@@ -21,7 +21,7 @@ def _name(text: str) -> x509.Name:
 
 
 @dataclass
-class TestCA:
+class ThrowawayCA:
     key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     serial: int = 1
@@ -41,9 +41,9 @@ class TestCA:
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, host: str, key: ec.EllipticCurvePrivateKey | None = None
-              ) -> tuple[bytes, bytes, int]:
-        """(chain PEM, key PEM, serial) of a fresh certificate for ``host``."""
+    def issue(self, host: str, key: ec.EllipticCurvePrivateKey | None = None,
+              also: tuple[str, ...] = ()) -> tuple[bytes, bytes, int]:
+        """(chain PEM, key PEM, serial) of a fresh certificate for ``host`` (and ``also``)."""
         key = key or ec.generate_private_key(ec.SECP256R1())
         self.serial += 1
         now = dt.datetime.now(dt.UTC)
@@ -52,7 +52,8 @@ class TestCA:
             .public_key(key.public_key()).serial_number(self.serial)
             .not_valid_before(now - dt.timedelta(hours=1))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(name) for name in (host, *also)]), critical=False)
             .sign(self.key, hashes.SHA256()))
         chain = cert.public_bytes(serialization.Encoding.PEM) + self.pem
         key_pem = key.private_bytes(serialization.Encoding.PEM,
@@ -71,9 +72,9 @@ class TestCA:
         os.replace(tmp, folder / f"{host}.pem")
         return serial
 
-    def write_pair(self, folder: Path, host: str) -> tuple[Path, Path]:
+    def write_pair(self, folder: Path, host: str, *also: str) -> tuple[Path, Path]:
         """The owner's own certificate and key, as two files (domain add --tls-cert/-key)."""
-        chain, key_pem, _ = self.issue(host)
+        chain, key_pem, _ = self.issue(host, also=also)
         cert, key = Path(folder) / f"{host}.crt", Path(folder) / f"{host}.key"
         cert.write_bytes(chain)
         key.write_bytes(key_pem)
