@@ -143,6 +143,13 @@ class DeployOptions:
             if value and not LISTEN.fullmatch(value):
                 raise ValueError(f"{value!r} is not a listen address: use a port, "
                                  "host:port or [ipv6]:port")
+        if self.https_listen and same_socket(self.https_listen, self.listen):
+            raise ValueError(f"HTTPS needs a listen address of its own (--https-listen "
+                             f"{self.https_listen}), not the plain HTTP one ({self.listen})")
+        if self.https_listen and self.admin_listen and not self.admin_tls_certificate \
+                and same_socket(self.https_listen, self.admin_listen):
+            raise ValueError(f"the plain HTTP admin listener ({self.admin_listen}) can't share "
+                             f"HTTPS's ({self.https_listen}): give it TLS or another address")
         if self.admin_host:
             try:
                 self.admin_host = normalize_host(self.admin_host)

@@ -118,6 +118,15 @@ def test_one_https_block_takes_certificates_from_maps(tmp_path):
     assert not (Path(opts.deploy_dir) / NO_CERTIFICATE).exists()
 
 
+@pytest.mark.parametrize("https", ["127.0.0.1:1", "1", "*:1", "0.0.0.0:1"])
+def test_https_and_plain_http_cannot_share_a_socket(tmp_path, https):
+    with pytest.raises(ValueError, match="HTTPS needs a listen address of its own"):
+        options(tmp_path, https_listen=https)
+    with pytest.raises(ValueError, match="can't share HTTPS's"):
+        options(tmp_path, https_listen="127.0.0.1:2", admin_host="admin.test",
+                admin_listen="127.0.0.1:2")
+
+
 @pytest.mark.parametrize(("listen", "suffix"), [
     ("443", ""), ("0.0.0.0:443", ""), ("[::]:443", ""), ("8443", ":8443"),
     ("127.0.0.1:8443", ":8443")])
