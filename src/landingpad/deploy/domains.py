@@ -16,7 +16,12 @@ from pathlib import Path
 
 from landingpad.deploy.files import exclusive_lock, restore, write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
-from landingpad.deploy.render import DeployOptions, ensure_ticket_keys, render_all
+from landingpad.deploy.render import (
+    DeployOptions,
+    ensure_ticket_keys,
+    render_all,
+    rotate_ticket_keys,
+)
 from landingpad.sites.edit import EditError
 from landingpad.sites.sitesfile import SitesConfig, SitesFileError, parse_sites
 
@@ -54,6 +59,26 @@ class DomainManager:
             # Before anything was written (the lock file, reading the sites file), or a
             # rollback that could not finish: say so in one line, not a traceback.
             raise DomainError(f"nothing changed: {exc}") from None
+
+    def rotate_ticket_keys(self) -> list[str]:
+        """A new TLS session ticket key when the current one is old (render.rotate_ticket_keys),
+        then a reload so nginx encrypts with it. Nothing when HTTPS is off."""
+        try:
+            options = DeployOptions.load(self.deploy_dir)
+        except ValueError as exc:
+            raise DomainError(f"nothing changed: {exc}") from None
+        if options is None or not options.https_listen:
+            return []
+        if not rotate_ticket_keys(self.deploy_dir):
+            return []
+        if not self.nginx_binary:
+            return ["session ticket keys rotated (nginx not found: not reloaded)"]
+        try:
+            reloaded = Nginx(self.nginx_binary, self.nginx_conf).reload()
+        except NginxError as exc:
+            raise DomainError(f"session ticket keys rotated, nginx not reloaded: {exc}") \
+                from None
+        return ["session ticket keys rotated" + ("; nginx reloaded" if reloaded else "")]
 
     def refresh(self) -> Outcome:
         """Re-render nginx from the sites file as it is and the live certificates; nginx -t,

@@ -102,6 +102,7 @@ def run_pass(app: Flask, hosts: Iterable[str] | None = None, *, force: bool = Fa
         report.ran, report.holder = False, lease.holder_of(sessions, LEASE)
     if changed:
         report.nginx = refresh_nginx(app)
+    report.nginx += rotate_tickets(app)
     with sessions() as session:
         report.next_due = session.scalar(select(Certificate.next_attempt_at).order_by(
             Certificate.next_attempt_at).limit(1))
@@ -317,6 +318,18 @@ def refresh_nginx(app: Flask) -> list[str]:
     except DomainError as exc:
         log.error("nginx not updated after a certificate change: %s", exc)
         return [f"nginx not updated: {exc}"]
+
+
+def rotate_tickets(app: Flask) -> list[str]:
+    """This node's nginx gets a fresh session ticket key every 12 hours (forward secrecy
+    for resumed sessions); the two before it keep decrypting returning visitors' tickets."""
+    from landingpad.deploy.domains import DomainError, DomainManager
+
+    try:
+        return DomainManager.from_config(app.config).rotate_ticket_keys()
+    except (DomainError, OSError) as exc:
+        log.error("session ticket keys not rotated: %s", exc)
+        return [f"session ticket keys not rotated: {exc}"]
 
 
 def _alerts(app: Flask, sessions) -> None:  # noqa: ANN001
