@@ -36,8 +36,13 @@ def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
     arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
     generated nginx map can pass "" for a value a domain doesn't set.
     """
-    return (*(environ.get(key) or None for key in ENVIRON_KEYS),
-            environ.get(params.ENCODING_KEY))
+    raw = (*(environ.get(key) or None for key in ENVIRON_KEYS),
+           environ.get(params.ENCODING_KEY))
+    # The usual case (the sites file alone): one shared tuple, not one per cached host.
+    return _NO_OVERRIDES if raw == _NO_OVERRIDES else raw
+
+
+_NO_OVERRIDES: tuple[None, ...] = (None,) * (len(ENVIRON_KEYS) + 1)
 
 
 def decode_overrides(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
@@ -120,7 +125,7 @@ class SiteRegistry:
     def site_for_host(self, host: str) -> Site | None:
         """The Site the sites file gives a host (no nginx params): CLI and admin."""
         self._maybe_reload()
-        return self._lookup(host, (None,) * (len(ENVIRON_KEYS) + 1))
+        return self._lookup(host, _NO_OVERRIDES)
 
     def _build(self, raw_host: str, raw: tuple[str | None, ...]) -> Site | None:
         host = normalize_host(raw_host)  # InvalidHost is raised, and not cached
