@@ -34,23 +34,26 @@ def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
 
     Only exact LANDING_* keys count: a visitor's header ``Landing-Title``
     arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
-    generated nginx map can pass "" for a value a domain doesn't set.
+    generated nginx map can pass "" for a value a domain doesn't set (decode_overrides
+    reads "" as None: done on a cache miss, not per request).
     """
-    raw = (*(environ.get(key) or None for key in ENVIRON_KEYS),
-           environ.get(params.ENCODING_KEY))
-    # The usual case (the sites file alone): one shared tuple, not one per cached host.
+    raw = tuple(map(environ.get, _RAW_KEYS))
+    # The usual case without nginx (the sites file alone): one shared tuple, not one
+    # per cached host.
     return _NO_OVERRIDES if raw == _NO_OVERRIDES else raw
 
 
-_NO_OVERRIDES: tuple[None, ...] = (None,) * (len(ENVIRON_KEYS) + 1)
+_RAW_KEYS = (*ENVIRON_KEYS, params.ENCODING_KEY)
+_NO_OVERRIDES: tuple[None, ...] = (None,) * len(_RAW_KEYS)
 
 
 def decode_overrides(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
-    """Plain values from raw_overrides (percent-decoded when nginx says they are encoded)."""
+    """Plain values from raw_overrides ("" is unset; percent-decoded when nginx says
+    they are encoded)."""
     *values, encoding = raw
     if encoding == params.ENCODING_URL:
-        return tuple(_decode(v) for v in values)
-    return tuple(values)
+        return tuple(_decode(v or None) for v in values)
+    return tuple(v or None for v in values)
 
 
 def _decode(value: str | None) -> str | None:

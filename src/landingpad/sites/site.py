@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -188,10 +188,17 @@ class Site:
     index: bool
     hsts: bool
     consent_version: str = field(init=False)
+    # Computed once: a Site keys the page cache, looked up on every GET /.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(self.consent_text.encode()).hexdigest()[:16]
         object.__setattr__(self, "consent_version", digest)
+        object.__setattr__(self, "_hash", hash(tuple(
+            getattr(self, f.name) for f in fields(self) if f.compare)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def consent_text(self) -> str:
