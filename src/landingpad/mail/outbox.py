@@ -17,6 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context
@@ -29,26 +30,36 @@ log = logging.getLogger(__name__)
 Build = Callable[[], EmailMessage | None]
 
 
-def send_after_response(build: Build, what: str = "mail") -> None:
+def send_after_response(build: Build, what: str = "mail",
+                        due: Callable[[], bool] | None = None) -> None:
     """Run ``build`` and send what it returns once the current response is complete.
 
     ``build`` runs in an app context of its own (the request is over by then):
     it may use the database and render templates. Outside a request (CLI) it
     runs at once. ``what`` names the mail in log lines (never the address).
+    ``due``, if given, is a cheap check run first, also after the response and
+    without an app context: False and nothing is queued or built (the common
+    sign-up, which needs no mail, then costs its worker nothing more).
     """
     app: Flask = current_app._get_current_object()
     if not has_request_context():
-        deliver(app, build, what)
+        if due is None or due():
+            deliver(app, build, what)
         return
 
     later = _background.put if _under_uwsgi() else _run
 
+    def close() -> None:
+        if due is None or due():
+            later((app, build, what))
+
     @after_this_request
     def _later(response: Response) -> Response:
-        response.call_on_close(lambda: later((app, build, what)))
+        response.call_on_close(close)
         return response
 
 
+@cache
 def _under_uwsgi() -> bool:
     try:
         import uwsgi  # noqa: F401 - only importable inside a uWSGI worker

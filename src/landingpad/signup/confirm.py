@@ -31,7 +31,12 @@ def confirm_after_response(site: Site, email: str, stored: Stored) -> None:
     the request ran the same queries whatever the address.
     """
     send_after_response(partial(confirmation_message, site, email, stored),
-                        "confirmation mail")
+                        "confirmation mail", due=partial(_due, site, stored))
+
+
+def _due(site: Site, stored: Stored) -> bool:
+    """Whether a confirmation may be due (the caps and the row are checked when building)."""
+    return (site.double_optin and not stored.confirmed) or stored.suppressed
 
 
 def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage | None:
@@ -42,8 +47,8 @@ def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage
     into a single opt-in form, so it is mailed again only once its owner confirms.
     At most CONFIRMS_PER_DAY per address.
     """
-    if not (site.double_optin and not stored.confirmed) and not stored.suppressed:
-        return None  # the common case: no query, nothing counted
+    if not _due(site, stored):
+        return None
     config = current_app.config
     if not caps.take("confirm", email, config["CONFIRMS_PER_DAY"]):
         log.info("confirmation cap reached for a sign-up on %s", site.domain)
