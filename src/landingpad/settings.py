@@ -111,6 +111,13 @@ def _rate(raw: str) -> str:
     raise ValueError("must be a rate like 6/minute or 100 per hour (several: 6/minute;50/day)")
 
 
+def _one_rate(raw: str) -> str:
+    """One limit (the CA's limits are one window each): "300 per 3 hours"."""
+    if ";" in raw or "," in raw:
+        raise ValueError("must be one rate like 300 per 3 hours (not several)")
+    return _rate(raw)
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     try:
         return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",")
@@ -294,11 +301,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACME_HTTP_PORT", 80,
             "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.", _port),
     Setting("ACME_ORDER_RATE", "300 per 3 hours",
-            "New certificate orders the CA allows per account.", _rate),
+            "New certificate orders the CA allows per account.", _one_rate),
     Setting("ACME_DOMAIN_RATE", "50 per 7 days",
-            "Certificates the CA allows per registered domain.", _rate),
+            "Certificates the CA allows per registered domain.", _one_rate),
+    Setting("ACME_DUPLICATE_RATE", "5 per 7 days",
+            "Certificates the CA allows for the very same host name.", _one_rate),
     Setting("ACME_FAILURE_RATE", "5 per hour",
-            "Failed validations the CA allows per host name.", _rate),
+            "Failed validations the CA allows per host name.", _one_rate),
     Setting("DNS_SERVER", "",
             "IP:port of the resolver for landingpad's own DNS look-ups (empty: the system's).",
             _dns_server),

@@ -131,6 +131,7 @@ def test_a_domain_added_is_live_at_once_and_gets_its_certificate_then_its_redire
     assert page.startswith(b"HTTP/1.1 200") and b"<h1>Shop</h1>" in page
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_a_domain_that_does_not_point_here_is_never_ordered_and_the_others_are(site):
     site.ca.set_address("bikes.test", "127.0.0.2")
     site.start_worker()
@@ -146,6 +147,7 @@ def test_a_domain_that_does_not_point_here_is_never_ordered_and_the_others_are(s
     assert "bikes.test" not in site.ca.log()  # the CA never heard the name
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_short_lived_certificates_renew_with_no_reload_and_no_failed_handshake(
         data_dir, cli_env, pebble_factory):
     site = Site(data_dir, cli_env, pebble_factory, validity_seconds=24)

@@ -11,7 +11,8 @@ from tests.unit.admin.conftest import app  # noqa: F401 - the app with its admin
 
 # Route arguments that are no secret: which site, which row of the owner's own list,
 # which public file.
-PUBLIC_ARGUMENTS = {"domain", "ident", "key", "filename"}
+# An ACME challenge token is public by design: the CA and anyone else may fetch its answer.
+PUBLIC_ARGUMENTS = {"domain", "ident", "key", "filename", "challenge"}
 
 
 @pytest.mark.parametrize(("path", "logged"), [

@@ -20,9 +20,11 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # RFC 8555 8.3: base64url, no paddi
 bp = Blueprint("tls", __name__)
 
 
-@bp.get("/.well-known/acme-challenge/<token>")
-def answer(token: str) -> Response:
-    """The key authorization for ``token``, on the host it was published for; else 404."""
+@bp.get("/.well-known/acme-challenge/<challenge>")
+def answer(challenge: str) -> Response:
+    """The key authorization for token ``challenge``, on the host it was published for;
+    else 404. (Tokens are public: the CA fetches them over plain HTTP.)"""
+    token = challenge
     if not TOKEN.fullmatch(token):
         abort(404)
     try:

@@ -27,6 +27,7 @@ def _when(value: Any) -> str:
 def status(load_app, as_json: bool) -> None:  # noqa: ANN001
     """One line per host: domain, state, not-after, next attempt, last error (tab-separated)."""
     from landingpad.tls.status import last_pending_by, rows
+    from landingpad.tls.worker import printable
 
     app = load_app()
     found = rows(app)
@@ -35,7 +36,7 @@ def status(load_app, as_json: bool) -> None:  # noqa: ANN001
         return
     for row in found:
         click.echo("\t".join((row.domain, row.state, _when(row.not_after),
-                              _when(row.next_attempt), row.last_error or "")))
+                              _when(row.next_attempt), printable(row.last_error or ""))))
     if not app.config["ACME_DIRECTORY"]:
         click.echo("# automatic certificates are off (LANDINGPAD_ACME_DIRECTORY is empty)",
                    err=True)
@@ -45,21 +46,29 @@ def status(load_app, as_json: bool) -> None:  # noqa: ANN001
 
 
 def _report(report, verbose: bool = True) -> None:  # noqa: ANN001
-    if not report.ran:
-        click.echo(f"another orderer is running ({report.holder or 'unknown'}): "
-                   "it does the work; nothing to do here")
-        return
     for host in report.issued:
         click.echo(f"issued {host}")
     for host in report.pulled:
         click.echo(f"copied {host} (from the shared database)")
     for host, error in report.failed.items():
         click.echo(f"failed {host}: {error}")
+    for host in report.unreadable:
+        click.echo(f"unreadable {host}: its file is not a certificate and key; taken out "
+                   "of service (kept in tls/expired/)", err=True)
     for host in report.retired:
-        click.echo(f"expired {host}: no longer served")
+        if host not in report.unreadable:
+            click.echo(f"retired {host}: expired, or no longer in the sites file")
+    if report.unsealable:
+        click.echo(f"{len(report.unsealable)} certificates in the database are sealed with "
+                   "another secret key: this node can't serve them. Every node needs the same "
+                   "LANDINGPAD_SECRET_KEY.", err=True)
     for message in report.nginx:
         click.echo(message)
-    if verbose and not (report.issued or report.failed or report.retired or report.pulled):
+    if not report.ran:
+        click.echo(f"another orderer is running ({report.holder or 'unknown'}): "
+                   "it takes what is due (hosts named to `tls issue` are due now)")
+    elif verbose and not (report.issued or report.failed or report.retired or report.pulled
+                          or report.unsealable):
         click.echo("nothing due")
 
 
@@ -122,6 +131,8 @@ def sync(load_app) -> None:  # noqa: ANN001
     if local_pass(app, session_factory(app), report):
         report.nginx = refresh_nginx(app)
     _report(report)
+    if report.unsealable or report.unreadable:
+        raise SystemExit(1)
 
 
 @tls.command("worker")

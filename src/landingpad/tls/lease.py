@@ -8,8 +8,12 @@ its lease runs out.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from sqlalchemy import delete, update
@@ -18,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from landingpad.storage.types import utcnow
 from landingpad.tls.models import Lease
+
+log = logging.getLogger(__name__)
 
 TTL = timedelta(seconds=60)
 
@@ -70,3 +76,36 @@ def holder_of(sessions: sessionmaker[Session], name: str) -> str | None:
 def release(sessions: sessionmaker[Session], name: str, holder: str | None = None) -> None:
     with sessions() as session, session.begin():
         session.execute(delete(Lease).where(Lease.name == name, Lease.holder == (holder or me())))
+
+
+class Held:
+    """Whether the lease is still ours (``ok``), kept up to date by ``kept``'s heartbeat."""
+
+    def __init__(self) -> None:
+        self.ok = True
+
+
+@contextmanager
+def kept(sessions: sessionmaker[Session], name: str, holder: str,
+         ttl: timedelta = TTL) -> Iterator[Held]:
+    """Renew the lease every third of its TTL while the block runs (an order may take
+    longer than the TTL); ``held.ok`` turns False if another holder took it meanwhile
+    (this process stalled past the TTL), and the caller stops before writing anything."""
+    held, done = Held(), threading.Event()
+
+    def beat() -> None:
+        while not done.wait(ttl.total_seconds() / 3):
+            try:
+                if not acquire(sessions, name, holder, ttl):
+                    held.ok = False
+                    return
+            except Exception as exc:  # the database away a moment: again at the next beat
+                log.warning("lease %s not renewed (%s): trying again", name, type(exc).__name__)
+
+    thread = threading.Thread(target=beat, name=f"lease-{name}", daemon=True)
+    thread.start()
+    try:
+        yield held
+    finally:
+        done.set()
+        thread.join()

@@ -50,6 +50,7 @@ class Limits:
     orders: tuple[int, timedelta]
     per_domain: tuple[int, timedelta]
     failures: tuple[int, timedelta]
+    duplicates: tuple[int, timedelta] = (5, timedelta(days=7))  # the same name again
 
     @classmethod
     def from_config(cls, config: dict) -> Limits:
@@ -58,7 +59,7 @@ class Limits:
             return item.amount, timedelta(seconds=item.get_expiry())
 
         return cls(window(config["ACME_ORDER_RATE"]), window(config["ACME_DOMAIN_RATE"]),
-                   window(config["ACME_FAILURE_RATE"]))
+                   window(config["ACME_FAILURE_RATE"]), window(config["ACME_DUPLICATE_RATE"]))
 
 
 def backoff(failures: int, base: timedelta = FIRST_BACKOFF) -> timedelta:
@@ -135,6 +136,10 @@ def blocked_until(session: Session, limits: Limits, host: str, now: datetime | N
         return _free_at(session, amount, window, now, registered_domain=domain,
                         outcome="issued"), \
             f"{amount} certificates per {_span(window)} for {domain}"
+    amount, window = limits.duplicates
+    if count_orders(session, now - window, host=host, outcome="issued") >= amount:
+        return _free_at(session, amount, window, now, host=host, outcome="issued"), \
+            f"{amount} certificates per {_span(window)} for the same name"
     amount, window = limits.failures
     if count_orders(session, now - window, host=host, outcome="failed") >= amount:
         return _free_at(session, amount, window, now, host=host, outcome="failed"), \

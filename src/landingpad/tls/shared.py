@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -49,21 +50,31 @@ def drop(session: Session, hosts: list[str]) -> None:
         session.execute(delete(SharedCertificate).where(SharedCertificate.host.in_(hosts)))
 
 
-def pull(session: Session, secret_key: str, data_dir: Path, wanted: set[str]
-         ) -> tuple[list[str], list[str]]:
-    """Copy stored pairs that differ from this node's files: (updated, first files).
+@dataclass
+class Pulled:
+    updated: list[str] = field(default_factory=list)  # copied into this node's files
+    first: list[str] = field(default_factory=list)  # ... of which hosts had none before
+    unsealable: list[str] = field(default_factory=list)  # sealed with another secret key
+
+
+def pull(session: Session, secret_key: str, data_dir: Path, wanted: set[str]) -> Pulled:
+    """Copy stored pairs that differ from this node's files.
 
     Only for hosts this node's sites file has; an expired one is left alone (the
-    pass retires it), one sealed with another key is skipped (logged by the caller).
+    pass retires it). A pair this node can't unseal (another LANDINGPAD_SECRET_KEY)
+    is reported, never served half.
     """
-    updated, first = [], []
+    result = Pulled()
     now = utcnow()
     stored = session.execute(select(SharedCertificate.host, SharedCertificate.fingerprint)
                              .where(SharedCertificate.not_after > now)).all()
     for host, stored_fingerprint in stored:
         if host not in wanted:
             continue
-        info = store.file_info(data_dir, host)
+        try:
+            info = store.file_info(data_dir, host)
+        except ValueError:
+            info = None  # a broken local file: the stored pair replaces it
         if info is not None and info.fingerprint == stored_fingerprint:
             continue
         row = session.get(SharedCertificate, host)  # only now: the sealed pair itself
@@ -72,8 +83,9 @@ def pull(session: Session, secret_key: str, data_dir: Path, wanted: set[str]
         try:
             chain, _, key = _fernet(secret_key).decrypt(row.sealed).partition(b"\x00")
         except InvalidToken:
+            result.unsealable.append(host)
             continue
         if store.write_pair(data_dir, host, chain, key):
-            first.append(host)
-        updated.append(host)
-    return updated, first
+            result.first.append(host)
+        result.updated.append(host)
+    return result

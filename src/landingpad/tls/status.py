@@ -53,12 +53,20 @@ def rows(app: Flask) -> list[StatusRow]:
             continue
         row = queued.get(host)
         if row is None:
-            pair = store.read_pair(data_dir, host)
+            pair = store.served_pair(data_dir, host)
             # Just added: the worker queues it within a second or two.
             waiting = CertState.PENDING if app.config["ACME_DIRECTORY"] else CertState.NONE
             state = CertState.VALID if pair and pair.not_after > now else waiting
             result.append(StatusRow(host, state.value, pair.not_after if pair else None,
                                     None, None, "acme" if pair else ""))
+            continue
+        if row.state in (CertState.VALID, CertState.RENEWING) and \
+                store.served_pair(data_dir, host) is None:
+            # Issued (by this node or another), but not served here: say so.
+            result.append(StatusRow(host, CertState.FAILING.value, row.not_after,
+                                    row.next_attempt_at, "issued, but this node has no "
+                                    "readable copy (run `landingpad tls sync`; every node "
+                                    "needs the same LANDINGPAD_SECRET_KEY)", "acme"))
             continue
         result.append(StatusRow(host, row.state, row.not_after, row.next_attempt_at,
                                 row.last_error, "acme"))

@@ -10,8 +10,10 @@ them, nobody else does.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,13 +73,16 @@ def leaf(chain_pem: bytes) -> x509.Certificate:
 
 
 def read_pair(data_dir: Path, host: str) -> Pair | None:
-    """The pair served for ``host`` now, or None."""
+    """The pair served for ``host`` now, or None; ValueError if the file is not one."""
     try:
         data = pem_path(data_dir, host).read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     chain, key = split_pem(data)
-    cert = leaf(chain)
+    try:
+        cert = leaf(chain)
+    except ValueError as exc:
+        raise ValueError(f"no readable certificate ({exc})") from None
     return Pair(chain, key, cert.not_valid_before_utc, cert.not_valid_after_utc)
 
 
@@ -99,19 +104,27 @@ def file_info(data_dir: Path, host: str) -> FileInfo | None:
     path = pem_path(data_dir, host)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _info_cache.pop(path, None)
         return None
     stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
     cached = _info_cache.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
-    pair = read_pair(data_dir, host)
+    pair = read_pair(data_dir, host)  # ValueError for a file that isn't a whole pair
     if pair is None:
         return None
     info = FileInfo(pair.not_after, hashlib.sha256(pair.chain_pem).hexdigest())
     _info_cache[path] = (stamp, info)
     return info
+
+
+def served_pair(data_dir: Path, host: str) -> Pair | None:
+    """read_pair, with a broken file read as none (the next pass takes it out of service)."""
+    try:
+        return read_pair(data_dir, host)
+    except ValueError:
+        return None
 
 
 def write_pair(data_dir: Path, host: str, chain_pem: bytes, key_pem: bytes) -> bool:
@@ -151,6 +164,27 @@ def served_hosts(data_dir: Path) -> list[str]:
     """Hosts that have a file in live/ (what nginx serves and redirects)."""
     try:
         names = os.listdir(live_dir(data_dir))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted(n[:-4] for n in names if n.endswith(".pem") and not n.startswith("."))
+
+
+EXPIRED_KEEP_DAYS = 30
+TEMP_MAX_AGE = 3600
+
+
+def sweep(data_dir: Path) -> None:
+    """Old keys don't pile up: retired files go after 30 days (a removed or sold domain's
+    key included), and a crashed write's temp file (0600, a key inside) after an hour."""
+    now = time.time()
+    for folder, prefix, age in ((tls_dir(data_dir) / "expired", "", EXPIRED_KEEP_DAYS * 86400),
+                                (live_dir(data_dir), ".", TEMP_MAX_AGE)):
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.name.startswith(prefix) and entry.is_file(follow_symlinks=False) \
+                    and now - entry.stat(follow_symlinks=False).st_mtime > age:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

@@ -71,6 +71,8 @@ class PassReport:
     failed: dict[str, str] = field(default_factory=dict)
     retired: list[str] = field(default_factory=list)
     pulled: list[str] = field(default_factory=list)  # copied from the shared store
+    unreadable: list[str] = field(default_factory=list)  # broken files, taken out of service
+    unsealable: list[str] = field(default_factory=list)  # sealed with another secret key
     nginx: list[str] = field(default_factory=list)  # what the re-render said
     next_due: datetime | None = None
 
@@ -89,14 +91,17 @@ def run_pass(app: Flask, hosts: Iterable[str] | None = None, *, force: bool = Fa
     """
     sessions = session_factory(app)
     report = PassReport()
+    hosts = None if hosts is None else list(hosts)
+    if force and hosts:
+        make_due(sessions, hosts)  # whoever orders next takes them, this pass or another's
     changed = local_pass(app, sessions, report)
     holder = lease.me()
     if lease.acquire(sessions, LEASE, holder):
-        try:
-            changed |= _order(app, sessions, report, None if hosts is None else list(hosts),
-                              force, client_factory)
-        finally:
-            lease.release(sessions, LEASE, holder)
+        with lease.kept(sessions, LEASE, holder) as held:
+            try:
+                changed |= _order(app, sessions, report, hosts, held, client_factory)
+            finally:
+                lease.release(sessions, LEASE, holder)
         _alerts(app, sessions)
     else:
         report.ran, report.holder = False, lease.holder_of(sessions, LEASE)
@@ -109,6 +114,16 @@ def run_pass(app: Flask, hosts: Iterable[str] | None = None, *, force: bool = Fa
     return report
 
 
+def make_due(sessions, hosts: list[str]) -> None:  # noqa: ANN001
+    """``tls issue DOMAIN``: a new certificate now, renewal or not, whatever the back-off."""
+    now = utcnow()
+    with sessions() as session, session.begin():
+        for row in session.scalars(select(Certificate).where(Certificate.host.in_(hosts))):
+            row.next_attempt_at = now
+            if row.renew_at is not None:
+                row.renew_at = now
+
+
 def local_pass(app: Flask, sessions, report: PassReport) -> bool:  # noqa: ANN001
     """This node's files: retire removed hosts' and expired ones, copy newer ones from the
     shared store. True if a host gained or lost its file (nginx's maps change)."""
@@ -118,19 +133,30 @@ def local_pass(app: Flask, sessions, report: PassReport) -> bool:  # noqa: ANN00
     now = utcnow()
     changed = False
     for host in store.served_hosts(data_dir):
-        info = store.file_info(data_dir, host)
-        if host not in configured or (info is not None and info.not_after <= now):
+        try:
+            info = store.file_info(data_dir, host)
+        except ValueError as exc:  # truncated, or not a certificate and its key
+            log.error("certificate file for %s is unreadable (%s): no longer served", host, exc)
+            report.unreadable.append(host)
+            info = None
+        if host not in configured or host in report.unreadable or (
+                info is not None and info.not_after <= now):
             store.retire(data_dir, host)
             report.retired.append(host)
             changed = True
+    store.sweep(data_dir)
     with sessions() as session:
-        updated, first = shared.pull(session, app.config["SECRET_KEY"], data_dir, wanted)
-    report.pulled = updated
-    return changed or bool(first)
+        pulled = shared.pull(session, app.config["SECRET_KEY"], data_dir, wanted)
+    report.pulled, report.unsealable = pulled.updated, pulled.unsealable
+    if pulled.unsealable:
+        log.error("%d certificates in the database are sealed with another secret key: this "
+                  "node can't serve them (LANDINGPAD_SECRET_KEY must be the same on every "
+                  "node)", len(pulled.unsealable))
+    return changed or bool(pulled.first)
 
 
 def _order(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  # noqa: ANN001
-           force: bool, client_factory: Callable[[dict], object] | None) -> bool:
+           held: lease.Held, client_factory: Callable[[dict], object] | None) -> bool:
     """The orderer's part: the queue follows the sites file, due hosts are ordered."""
     config = app.config
     data_dir = config["DATA_DIR"]
@@ -144,22 +170,19 @@ def _order(app: Flask, sessions, report: PassReport, hosts: list[str] | None,  #
         sweep(session)
         for row in session.scalars(select(Certificate).where(
                 Certificate.state.in_([CertState.VALID.value, CertState.RENEWING.value]))):
-            if store.file_info(data_dir, row.host) is None:  # expired and retired: again
+            # Expired (its file retired by the local pass): a first certificate again. Not
+            # "no file here": on a node that can't unseal the shared copy that would re-order.
+            if row.not_after is None or row.not_after <= now:
                 row.state, row.not_after, row.next_attempt_at = \
                     CertState.PENDING.value, None, now
-        if force and hosts:  # `tls issue DOMAIN`: a new certificate now, renewal or not
-            for row in session.scalars(select(Certificate).where(Certificate.host.in_(hosts))):
-                row.next_attempt_at = now
-                if row.renew_at is not None:
-                    row.renew_at = now
         work = [row.host for row in due(session, now, hosts)]
     if work and acme_enabled(app):
         limits = Limits.from_config(config)
         clients = _LazyClient(config, client_factory)
         for host in work:
-            if not lease.acquire(sessions, LEASE):  # renewed between orders; lost: stop
+            if not held.ok:  # another orderer took over (this process stalled): stop
                 break
-            outcome = _attempt(app, sessions, host, limits, clients)
+            outcome = _attempt(app, sessions, host, limits, clients, held)
             if isinstance(outcome, bool):  # issued; True: the host's first file
                 report.issued.append(host)
                 changed |= outcome
@@ -183,7 +206,7 @@ class _LazyClient:
 
 
 def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
-             clients: _LazyClient) -> bool | str | None:
+             clients: _LazyClient, held: lease.Held) -> bool | str | None:
     """Order (or renew) one host: True/False when issued (True: its first file), the error
     text on failure, None when nothing was tried (a limit, or only an ARI re-check)."""
     from landingpad.tls.acme import AcmeError, AcmeFailure, ari_cert_id
@@ -191,7 +214,7 @@ def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
     config = app.config
     data_dir = config["DATA_DIR"]
     now = utcnow()
-    served = store.read_pair(data_dir, host)
+    served = store.served_pair(data_dir, host)
     with sessions() as session, session.begin():
         row = session.get(Certificate, host)
         if row is None:
@@ -239,11 +262,19 @@ def _attempt(app: Flask, sessions, host: str, limits: Limits,  # noqa: ANN001
         log.exception("certificate order for %s failed", host)
         _close_order(sessions, order_id, "error")
         return _failed(sessions, host, served, f"{type(exc).__name__}: {exc}", backoff_base=None)
-    first = store.write_pair(data_dir, host, issued.chain_pem, issued.key_pem)
-    with sessions() as session, session.begin():  # for the other nodes
-        shared.save(session, config["SECRET_KEY"], host, store.Pair(
-            issued.chain_pem, issued.key_pem, issued.not_before, issued.not_after))
-    _close_order(sessions, order_id, "issued")
+    _close_order(sessions, order_id, "issued")  # the CA counts it from now on, whatever follows
+    if not held.ok:
+        return _failed(sessions, host, served, "not installed: another orderer took over "
+                       "while this one stalled (it orders again)", backoff_base=None)
+    try:
+        first = store.write_pair(data_dir, host, issued.chain_pem, issued.key_pem)
+        with sessions() as session, session.begin():  # for the other nodes
+            shared.save(session, config["SECRET_KEY"], host, store.Pair(
+                issued.chain_pem, issued.key_pem, issued.not_before, issued.not_after))
+    except (OSError, ValueError) as exc:  # disk full, read-only, a pair that doesn't match
+        log.error("certificate for %s issued but not installed: %s", host, exc)
+        return _failed(sessions, host, served, f"issued but not installed: {exc}",
+                       backoff_base=None)
     when, ari_next = _renewal(client, issued)
     with sessions() as session, session.begin():
         row = session.get(Certificate, host)
@@ -303,10 +334,16 @@ def _failed(sessions, host: str, served: store.Pair | None, error: str,  # noqa:
             delay = backoff(row.failures, backoff_base) if backoff_base else backoff(row.failures)
             row.next_attempt_at = max(now + delay, retry_after or now)
             row.state = CertState.FAILING.value
-            row.last_error = error[:2000]
+            row.last_error = printable(error)[:2000]
             row.updated_at = now
-    log.warning("certificate for %s: %s", host, error)
-    return error
+    log.warning("certificate for %s: %s", host, printable(error))
+    return printable(error)
+
+
+def printable(text: str) -> str:
+    """Text from the outside (a domain's HTTP answer, the CA's detail) without control
+    characters: it is printed to terminals, logged and mailed."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def refresh_nginx(app: Flask) -> list[str]:

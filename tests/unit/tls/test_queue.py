@@ -123,3 +123,23 @@ def test_old_orders_are_forgotten_after_a_week_and_a_day(db):
     record_order(db, "y.test", now)
     db.commit()
     assert [o.host for o in db.query(CertOrder)] == ["y.test"]
+
+
+def test_the_same_name_is_not_issued_more_than_the_duplicate_limit(db):
+    limits = Limits(orders=(300, timedelta(hours=3)), per_domain=(50, timedelta(days=7)),
+                    failures=(5, timedelta(hours=1)), duplicates=(2, timedelta(days=7)))
+    now = utcnow()
+    for _ in range(2):
+        record_order(db, "same.test", now - timedelta(days=1)).outcome = "issued"
+    db.commit()
+    assert "for the same name" in blocked_until(db, limits, "same.test", now)[1]
+    assert blocked_until(db, limits, "other.test", now) is None
+
+
+def test_a_ca_limit_setting_takes_one_rate_only():
+    from landingpad.settings import SettingsError, load
+
+    with pytest.raises(SettingsError, match="LANDINGPAD_ACME_ORDER_RATE"):
+        load(environ={"LANDINGPAD_ACME_ORDER_RATE": "6/minute;50/day"})
+    assert load(environ={"LANDINGPAD_ACME_ORDER_RATE": "10 per hour"})["ACME_ORDER_RATE"] \
+        == "10 per hour"

@@ -98,6 +98,7 @@ def test_a_pass_gives_every_host_of_the_sites_file_a_valid_certificate(acme_app,
         assert session.query(CertOrder).count() == 3
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_a_host_that_does_not_reach_this_server_is_not_ordered_and_backs_off(
         acme_app, pebble, data_dir):
     pebble.set_address("bikes.test", "127.0.0.2")  # points elsewhere (nothing listens there)
@@ -117,6 +118,7 @@ def test_a_host_that_does_not_reach_this_server_is_not_ordered_and_backs_off(
     assert queue(acme_app)["bikes.test"].state == CertState.VALID
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_the_ca_down_is_retried_soon_and_loses_nothing(acme_app, app_config, served, pebble,
                                                        data_dir):
     down = create_app({**app_config, "ACME_DIRECTORY": "https://127.0.0.1:9/dir",
@@ -132,6 +134,7 @@ def test_the_ca_down_is_retried_soon_and_loses_nothing(acme_app, app_config, ser
     assert sorted(run_pass(acme_app, HOSTS, force=True).issued) == HOSTS
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_short_lived_certificates_renew_unattended_and_keep_their_key(
         pebble_factory, app_config, served, data_dir):
     short = pebble_factory(served, validity_seconds=30)
@@ -158,6 +161,7 @@ def test_short_lived_certificates_renew_unattended_and_keep_their_key(
         app.extensions["landingpad.db"].dispose()
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_a_removed_domain_stops_renewing_and_its_file_is_retired(acme_app, data_dir):
     run_pass(acme_app)
     sites = data_dir / "sites.toml"
@@ -170,6 +174,7 @@ def test_a_removed_domain_stops_renewing_and_its_file_is_retired(acme_app, data_
     assert (data_dir / "tls" / "expired" / "bikes.test.pem").exists()
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_an_expired_file_is_no_longer_served(acme_app, data_dir, pebble):
     from tests.servers import self_signed_cert
 
@@ -199,6 +204,7 @@ def test_a_second_orderer_waits_for_the_lease(acme_app):
     assert run_pass(acme_app).ran
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_a_dead_local_holder_is_taken_over_at_once(acme_app):
     import socket
 
@@ -241,6 +247,7 @@ def test_the_owner_is_mailed_once_a_day_when_expiry_is_near_and_renewal_keeps_fa
     assert queue(app)["coffee.test"].alerted_at is not None
 
 
+@pytest.mark.backends("postgresql")  # the shared database of a scale-out
 def test_two_nodes_either_answers_the_challenge_and_both_serve_every_certificate(
         pebble_factory, app_config, cli_env, data_dir, tmp_path):
     """Node B (its own data dir, the shared database) is where the CA's requests land;
@@ -268,6 +275,7 @@ def test_two_nodes_either_answers_the_challenge_and_both_serve_every_certificate
             b_app.extensions["landingpad.db"].dispose()
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_the_shared_store_holds_no_readable_private_key(acme_app, data_dir):
     from landingpad.tls.models import SharedCertificate
 
@@ -279,6 +287,7 @@ def test_the_shared_store_holds_no_readable_private_key(acme_app, data_dir):
     assert body not in sealed and b"PRIVATE KEY" not in sealed
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_ari_moves_the_renewal_into_the_cas_suggested_window(app_config, data_dir, tmp_path):
     """A CA with renewalInfo (pebble has none: a small fake one): a due ARI check asks it,
     and the renewal time lands in its window instead of a third of the lifetime."""
@@ -309,6 +318,7 @@ def test_ari_moves_the_renewal_into_the_cas_suggested_window(app_config, data_di
         fake.stop()
 
 
+@pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_kill_9_mid_order_keeps_the_old_pair_served_and_the_next_pass_resumes(
         acme_app, cli_env, pebble, served, data_dir):
     import signal
