@@ -48,6 +48,8 @@ def expected_mode(rel: Path, is_dir: bool) -> int:
     if top == "deploy":
         if rel == Path("deploy"):
             return 0o710
+        if rel.parts[:2] == ("deploy", "tls-tickets"):  # read by nginx's master (root) only
+            return 0o700 if is_dir else 0o600
         return 0o750 if is_dir else 0o640
     return 0o700 if is_dir else 0o600
 

@@ -16,6 +16,7 @@ from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
 from landingpad.deploy.render import DEFAULT_ADMIN_LISTEN, DeployOptions, prepare_dirs, render_all
 from landingpad.deploy.systemd import DEFAULT_GROUP, DEFAULT_USER, render_units
+from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_dir
 from landingpad.sites import get_registry
 from landingpad.sites.edit import add_site, remove_site
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -100,6 +101,8 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():
         write_atomic(deploy_dir / name, text.encode())
         click.echo(f"wrote {deploy_dir / name}")
+    make_dir(deploy_dir, PASSAGE_DIR)
+    make_dir(deploy_dir / "systemd", SHARED_DIR)  # like the other configs: nothing secret
     for name, text in units.items():
         write_atomic(deploy_dir / "systemd" / name, text.encode())
     click.echo(f"wrote {deploy_dir / 'systemd'}/: {', '.join(units)}")

@@ -4,6 +4,10 @@ import re
 from datetime import timedelta
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from markupsafe import escape
 from sqlalchemy import select
 
@@ -12,6 +16,7 @@ from landingpad.admin.accounts import create_user
 from landingpad.admin.certificates import overview
 from landingpad.storage import session_factory
 from landingpad.storage.types import utcnow
+from landingpad.tls import store
 from landingpad.tls.models import Certificate
 from landingpad.tls.status import StatusRow
 from tests.conftest import SITES_TOML
@@ -51,7 +56,24 @@ def certs(app):
     with session_factory(app)() as session:
         session.add_all(rows)
         session.commit()
+    for served in rows:  # what is valid or renewing is served here (tls status checks)
+        if served.state in ("valid", "renewing"):
+            store.write_pair(app.config["DATA_DIR"], served.host,
+                             *self_signed(served.host, served.not_after))
     return now
+
+
+def self_signed(host, not_after):
+    """A certificate for ``host`` ending at ``not_after``, and its key (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(utcnow() - timedelta(days=1)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
 
 
 def page(client, path="/certificates"):
