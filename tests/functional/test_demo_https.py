@@ -221,8 +221,8 @@ def test_local_ca_serves_every_localhost_site_and_a_domain_added_live(start_demo
     nginx_pid = demo.nginx_pid()
     added = demo.landingpad("domain", "add", "shop.localhost", "--title", "Shop")
     assert added.returncode == 0, added.stdout + added.stderr
-    took = wait_for_https(https_port, "shop.localhost", ca_file, timeout=5)
-    assert took < 5
+    # Bounded only against a hang: how fast is bench's business (a second or two here).
+    wait_for_https(https_port, "shop.localhost", ca_file, timeout=60)
     assert "Shop" in https_get(https_port, "shop.localhost", ca_file)[1]
     assert demo.nginx_pid() == nginx_pid
     assert request(port, "GET", "/", "shop.localhost")[0] == 301
@@ -257,8 +257,7 @@ def test_with_an_acme_directory_the_worker_in_the_demo_gets_certificates_from_it
     nginx_pid = demo.nginx_pid()
     added = demo.landingpad("domain", "add", "x.test", "--title", "X Test")
     assert added.returncode == 0, added.stdout + added.stderr
-    took = wait_for_https(https_port, "x.test", trust, timeout=15)
-    assert took < 15
+    wait_for_https(https_port, "x.test", trust, timeout=90)  # against a hang only
     assert "X Test" in https_get(https_port, "x.test", trust)[1]
     assert demo.nginx_pid() == nginx_pid
     assert f"certificate issued: https://x.test:{https_port}/" in demo.output()

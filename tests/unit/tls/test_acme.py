@@ -148,7 +148,8 @@ def test_issues_a_certificate_that_verifies_against_pebbles_root(pebble, challen
     assert issued.not_after.tzinfo is not None
     assert challenges.published and challenges.withdrawn == challenges.published
     assert challenges.answers == {}
-    assert took < 2.0, took  # ~0.15 s here; acme's own polling takes over a second
+    # Against a hang only: the speed is bench's tls_issue_s (~0.15 s per certificate).
+    assert took < 60, took
     assert b"PRIVATE KEY" not in issued.chain_pem
 
 
