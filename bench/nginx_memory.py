@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.functional.test_scale import sites_text
 from tests.servers import free_port
 
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, find_nginx
 from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
+from landingpad.files import write_atomic
 from landingpad.sites.sitesfile import parse_sites
 
 SEED_BLOCK = """server {{

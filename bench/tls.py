@@ -43,10 +43,9 @@ from tests.functional.test_scale import sites_text
 from tests.servers import free_port
 
 from bench.nginx_memory import memory_kb
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, find_nginx
 from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
-from landingpad.files import SHARED_DIR, make_dir
+from landingpad.files import SHARED_DIR, make_dir, write_atomic
 from landingpad.sites.sitesfile import parse_sites
 
 SAMPLE = 100  # different host names the handshake clients go round

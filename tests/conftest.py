@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from landingpad import create_app
-from landingpad.migrations import upgrade
 from landingpad.storage.engine import make_engine
+from landingpad.storage.migrations import upgrade
 
 BACKENDS = ("sqlite", "postgresql")
 TEST_SECRET = "test-secret-" + "x" * 40

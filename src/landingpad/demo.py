@@ -62,13 +62,10 @@ def demo(port: int, https_port: int | None, no_nginx: bool) -> None:
     *.localhost hosts; trust its ca.pem to see them without a warning.
     """
     from landingpad import create_app
-    from landingpad.deploy.nginx import NginxError, find_nginx
-    from landingpad.deploy.render import DeployOptions
-    from landingpad.deploy.serve import serve
-    from landingpad.deploy.stack import Stack
+    from landingpad.deploy import DeployOptions, NginxError, Stack, find_nginx, serve_command
     from landingpad.files import make_data_dir, write_atomic
-    from landingpad.migrations import upgrade
     from landingpad.storage.engine import make_engine
+    from landingpad.storage.migrations import upgrade
 
     if https_port is not None and https_port == port:
         raise click.BadParameter("must differ from --port", param_hint="--https-port")
@@ -102,7 +99,7 @@ def demo(port: int, https_port: int | None, no_nginx: bool) -> None:
         # The admin area gets a port of its own: the public one never reaches it.
         admin_port = port + 1 if app.config["ADMIN_HOST"] and port < 65535 else None
         _print_urls(app, port, admin_port)
-        click.get_current_context().invoke(serve, port=port, admin_port=admin_port)
+        click.get_current_context().invoke(serve_command, port=port, admin_port=admin_port)
         return
 
     # From here on the demo has children (nginx, uWSGI): SIGTERM and SIGHUP stop them as
@@ -219,17 +216,17 @@ def _stop_orphans() -> list[int]:
 def _local_issuer(app, data_dir: Path):  # noqa: ANN001 - returns a tls.localca.LocalIssuer
     """The data dir's demo CA, and a certificate from it for every *.localhost host now."""
     from landingpad.sites import get_registry
-    from landingpad.tls.localca import LocalIssuer, load_or_create
+    from landingpad.tls import LocalIssuer, load_or_create_local_ca
 
-    issuer = LocalIssuer(data_dir, load_or_create(data_dir))
+    issuer = LocalIssuer(data_dir, load_or_create_local_ca(data_dir))
     _say_skipped(issuer.sync(get_registry(app).config).skipped)
     return issuer
 
 
 def _example_url(app, https_port: int) -> str:  # noqa: ANN001
-    from landingpad.tls.localca import covers
+    from landingpad.tls import local_ca_covers
 
-    domains = [d for d in app.extensions["landingpad.sites"].domains() if covers(d)]
+    domains = [d for d in app.extensions["landingpad.sites"].domains() if local_ca_covers(d)]
     return f"https://{(domains or ['shop.localhost'])[0]}:{https_port}/"
 
 
@@ -267,7 +264,7 @@ def _start_worker(app, https_port: int, stop: threading.Event) -> threading.Thre
     the URLs they make work, and a pass is I/O (the CA, the probe), so the GIL is not
     in the way. Production runs the same loop as its own service (landingpad-tls).
     """
-    from landingpad.tls.worker import loop
+    from landingpad.tls import worker_loop
 
     def said(report) -> None:  # noqa: ANN001 - tls.worker.PassReport
         for host in report.issued:
@@ -279,7 +276,7 @@ def _start_worker(app, https_port: int, stop: threading.Event) -> threading.Thre
 
     def work() -> None:
         with app.app_context():
-            loop(app, interval=60.0, stop=stop.is_set, on_pass=said)
+            worker_loop(app, interval=60.0, stop=stop.is_set, on_pass=said)
 
     thread = threading.Thread(target=work, name="certificate-worker", daemon=True)
     thread.start()
@@ -289,7 +286,7 @@ def _start_worker(app, https_port: int, stop: threading.Event) -> threading.Thre
 def _start_local_issuer(app, issuer, https_port: int,  # noqa: ANN001
                         stop: threading.Event) -> threading.Thread:
     """Certificates from the demo CA for hosts added while the demo runs (a thread)."""
-    from landingpad.tls.localca import run
+    from landingpad.tls import run_local_ca
 
     def said(report, messages: list[str]) -> None:  # noqa: ANN001 - localca.SyncReport
         for host in report.issued:
@@ -303,7 +300,7 @@ def _start_local_issuer(app, issuer, https_port: int,  # noqa: ANN001
 
     def work() -> None:
         with app.app_context():
-            run(app, issuer, stop, on_sync=said)
+            run_local_ca(app, issuer, stop, on_sync=said)
 
     thread = threading.Thread(target=work, name="demo-certificates", daemon=True)
     thread.start()

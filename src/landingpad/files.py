@@ -21,10 +21,13 @@ An existing folder or file keeps its mode: the operator may have chosen it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -209,3 +212,24 @@ if __name__ == "__main__":
         make_own_dir(Path(sys.argv[1]))
     except OSError as exc:
         sys.exit(f"landingpad: the socket's folder is not safe to use: {exc}")
+
+
+def restore(path: Path, previous: bytes | None) -> None:
+    """Put a file back as it was (None: it did not exist)."""
+    if previous is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomic(path, previous)
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Serialise changes between processes (flock; released if the process dies)."""
+    make_dir(path.parent, PASSAGE_DIR)
+    # 0600: anyone who can open a lock file can hold the lock.
+    with os.fdopen(open_private(path, append=True), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -3,7 +3,7 @@
 import logging
 
 from landingpad import create_app, logs
-from landingpad.deploy import magic
+from landingpad.web import magic
 
 # Warnings and errors to stderr, which uWSGI writes to its log. (Some libraries, such
 # as Flask-Limiter, add a NullHandler that would otherwise swallow theirs.)

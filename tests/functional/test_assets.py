@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from landingpad.admin.accounts import create_user
-from landingpad.assets.store import nginx_upstream
+from landingpad.deploy.render import nginx_upstream
 from landingpad.settings import load
 from landingpad.storage.engine import make_engine
 from tests.functional.conftest import start_stack

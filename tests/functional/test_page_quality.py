@@ -13,8 +13,8 @@ import gzip
 import pytest
 from bench.lighthouse import LIGHTHOUSE, demo_stack, run_lighthouse
 
-from landingpad.compress import STATIC_DIR
 from landingpad.demo import DEMO_SITES
+from landingpad.web.compress import STATIC_DIR
 from tests.functional.test_admin_browser import ARTIFACTS, serious_axe_violations
 from tests.servers import landingpad_serve, request
 

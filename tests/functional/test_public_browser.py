@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from landingpad import create_app
-from landingpad.privacy.tokens import access_token, confirm_token, unsubscribe_token
 from landingpad.storage.models import Signup
+from landingpad.web.links import access_token, confirm_token, unsubscribe_token
 from tests.conftest import TEST_SECRET
 from tests.functional.test_admin_browser import ARTIFACTS, serious_axe_violations
 

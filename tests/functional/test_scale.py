@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, find_nginx
 from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
+from landingpad.files import write_atomic
 from landingpad.sites.sitesfile import parse_sites
 
 pytestmark = pytest.mark.functional

@@ -25,8 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from landingpad.admin.accounts import create_user
-from landingpad.assets.store import nginx_upstream
-from landingpad.deploy.render import DeployOptions, render_all
+from landingpad.deploy.render import DeployOptions, nginx_upstream, render_all
 from landingpad.deploy.uwsgi import uwsgi_binary
 from landingpad.settings import load
 from landingpad.sites.sitesfile import load_sites

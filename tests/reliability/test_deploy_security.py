@@ -24,11 +24,11 @@ import pytest
 import sqlalchemy as sa
 
 from landingpad.admin.accounts import create_user
-from landingpad.deploy.magic import MAGIC_VARS
 from landingpad.deploy.render import DeployOptions, render_all
 from landingpad.deploy.uwsgi import uwsgi_binary
 from landingpad.sites.sitesfile import load_sites
 from landingpad.storage.engine import make_engine
+from landingpad.web.magic import MAGIC_VARS
 from tests.functional.conftest import start_stack
 from tests.servers import free_port, landingpad_serve, request, self_signed_cert, stop
 

@@ -58,8 +58,8 @@ def test_every_file_landingpad_creates_is_private_or_for_nginx_group_only(tmp_pa
                                                                          monkeypatch):
     from landingpad import create_app
     from landingpad.mail.transports import make_transport
-    from landingpad.migrations import upgrade
     from landingpad.storage.engine import make_engine, write_lock
+    from landingpad.storage.migrations import upgrade
 
     data = tmp_path / "data"  # not there yet: landingpad makes it
     sites = tmp_path / "sites.toml"

@@ -82,7 +82,7 @@ def every_mail_kind(app, sink) -> dict[str, object]:
         ident = item.id
     kinds = {}
     # A re-confirmation: coffee.test is single opt-in, so suppress the address first.
-    from landingpad.privacy.erasure import suppress
+    from landingpad.storage.suppression import suppress
 
     with session_factory(app)() as session:
         suppress(session, app.config["SECRET_KEY"], "again@example.com", "unsubscribed")

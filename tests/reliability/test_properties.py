@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
+from landingpad.mail.address import normalise_email
 from landingpad.mail.message import build_message
-from landingpad.privacy import tokens as privacy_tokens
-from landingpad.signup.forms import normalise_email
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import params
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.sites.site import build_site, parse_value
 from landingpad.sites.sitesfile import SitesFileError, parse_sites
+from landingpad.web import links as privacy_tokens
 
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
 HOSTILE = st.text(alphabet=st.sampled_from(list("aZ0.-:_ \t\r\n\x00$;{}\"'<>&%\\/@[]é\u202e")),

@@ -11,33 +11,43 @@ the admin host serves no public page, whatever the paths.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, abort, current_app, request
 from flask_wtf import CSRFProtect
 
-from landingpad.security import is_admin_request, through_admin_door
 from landingpad.sites import refuse_non_ascii_host
+from landingpad.storage import close_session
+from landingpad.web import headers
+from landingpad.web.app import PACKAGE_DIR, configure_errors, configure_templates
+from landingpad.web.headers import is_admin_request, through_admin_door
+
+
+def init_app(public: Flask) -> None:
+    """With LANDINGPAD_ADMIN_HOST set: the admin app, behind the outermost WSGI layer."""
+    if not public.config["ADMIN_HOST"]:
+        return
+    admin = create_admin_app(public)
+    public.extensions["landingpad.admin"] = admin
+    # By the listener a request came in through, never by its Host.
+    public.wsgi_app = EntranceDispatch(public.wsgi_app, admin.wsgi_app)
 
 
 def create_admin_app(public: Flask) -> Flask:
-    from landingpad import configure_errors, configure_templates, security
     from landingpad.admin.announcements import bp as announcements_bp
     from landingpad.admin.certificates import bp as certificates_bp
     from landingpad.admin.logos import bp as logos_bp
     from landingpad.admin.views import bp
     from landingpad.assets import bp as assets_bp
-    from landingpad.storage import close_session
 
-    app = Flask("landingpad", root_path=str(Path(__file__).resolve().parent.parent))
+    app = Flask("landingpad", root_path=str(PACKAGE_DIR))
     app.config.update(public.config)
     app.extensions.update(public.extensions)  # the same engine, registry and tokens
     # First of all, before CSRF, sessions or the database: the door and the host.
     app.before_request(_only_the_admin_door)
     app.teardown_appcontext(close_session)
     configure_templates(app)
-    security.init_app(app)
+    headers.init_app(app)
     # Over HTTPS Flask-WTF would also want each POST's Referer to name this host and port
     # (WTF_CSRF_SSL_STRICT): a browser sends none from pages that say "no-referrer", and
     # nginx passes the Host without its port. The CSRF token and the SameSite=Strict

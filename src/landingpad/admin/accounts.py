@@ -39,7 +39,7 @@ def check_password_strength(password: str) -> None:
 
 
 def create_user(session: Session, email: str, password: str) -> User:
-    from landingpad.signup.forms import normalise_email
+    from landingpad.mail.address import normalise_email
 
     check_password_strength(password)
     email = normalise_email(email)

@@ -24,8 +24,7 @@ from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, T
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 
 from landingpad.admin.views import login_required
-from landingpad.announce.compose import render_email, send_test_copy
-from landingpad.announce.sender import counts
+from landingpad.announce import counts, render_email, send_test_copy
 from landingpad.files import PRIVATE_DIR, make_dir, open_private
 from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
@@ -114,7 +113,7 @@ def preview(ident: int) -> Response:
 def send_test(ident: int) -> Response:
     from email_validator import EmailNotValidError
 
-    from landingpad.signup.forms import normalise_email
+    from landingpad.mail.address import normalise_email
 
     item = _load(ident)
     form = TestForm()

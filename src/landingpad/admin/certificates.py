@@ -14,9 +14,9 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from landingpad import tls
 from landingpad.admin.views import login_required
 from landingpad.storage.types import utcnow
-from landingpad.tls import status
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates",
                template_folder="templates")
@@ -32,7 +32,7 @@ class Section:
     key: str
     title: str
     about: str
-    rows: list[status.StatusRow]
+    rows: list[tls.StatusRow]
     total: int = 0
 
 
@@ -45,7 +45,7 @@ class Overview:
     shown: int = 0  # rows matching the filter
 
 
-def overview(rows: list[status.StatusRow], now: datetime, q: str = "") -> Overview:
+def overview(rows: list[tls.StatusRow], now: datetime, q: str = "") -> Overview:
     """Counts over every row; sections (failing, expiring soon, pending, valid, none) over
     the rows whose name contains ``q``, each row in one section only."""
     counts = dict.fromkeys(STATES, 0)
@@ -60,7 +60,7 @@ def overview(rows: list[status.StatusRow], now: datetime, q: str = "") -> Overvi
     wanted = [r for r in rows if q in r.domain] if q else rows
     result.shown = len(wanted)
     soon = now + timedelta(days=EXPIRING_DAYS)
-    by_name: dict[str, list[status.StatusRow]] = {k: [] for k in (*STATES, "expiring")}
+    by_name: dict[str, list[tls.StatusRow]] = {k: [] for k in (*STATES, "expiring")}
     for row in wanted:
         expiring = row.state in ("valid", "renewing") and row.not_after is not None \
             and row.not_after <= soon
@@ -132,8 +132,8 @@ def index() -> str:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     now = utcnow()
     q = _query()
-    view = overview(status.rows(app), now, q)
-    pending_by = status.last_pending_by(app) if view.counts["pending"] else None
+    view = overview(tls.status_rows(app), now, q)
+    pending_by = tls.last_pending_by(app) if view.counts["pending"] else None
     return render_template("admin/certificates.html", view=view, q=q, now=now,
                            relative=relative, breakable=breakable, pending_by=pending_by,
                            acme_on=bool(app.config["ACME_DIRECTORY"]),
@@ -148,7 +148,7 @@ def retry() -> Any:
     back = url_for(".index", q=_query() or None)
     if not host:
         flash("Name the domain to retry.", "error")
-    elif not status.retry_now(current_app._get_current_object(), host):  # type: ignore[attr-defined]
+    elif not tls.retry_now(current_app._get_current_object(), host):  # type: ignore[attr-defined]
         flash(f"No certificate is queued for {host}: nothing to retry.", "error")
     else:
         flash(f"{host} is due now: the certificate worker tries it on its next pass "

@@ -22,13 +22,20 @@ from flask_wtf.file import FileField, FileRequired
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from landingpad.admin.views import login_required
-from landingpad.assets import get_store
-from landingpad.assets.images import BadImage
-from landingpad.assets.store import PRESIGN_SECONDS, StoreError, incoming_key
-from landingpad.assets.upload import Uploaded, save_upload, use_as_logo, verify_direct_upload
-from landingpad.deploy.domains import DomainError
-from landingpad.security import csp
+from landingpad.assets import (
+    PRESIGN_SECONDS,
+    BadImage,
+    StoreError,
+    Uploaded,
+    get_store,
+    incoming_key,
+    save_upload,
+    use_as_logo,
+    verify_direct_upload,
+)
+from landingpad.deploy import DomainError
 from landingpad.sites import get_registry
+from landingpad.web.headers import csp
 
 bp = Blueprint("logos", __name__, url_prefix="/logos", template_folder="templates")
 

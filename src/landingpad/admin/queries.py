@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Select, Text, case, cast, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from landingpad.storage.models import Signup
@@ -55,10 +54,6 @@ def daily_counts(session: Session, days: int = 30,
             for i in range(days)]
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @dataclass
 class Filters:
     q: str = ""
@@ -92,13 +87,11 @@ class Filters:
     def query(self) -> Select:
         query = select(Signup)
         if self.q:
-            query = query.where(Signup.email.like(f"%{_like_escape(self.q.lower())}%", escape="\\"))
+            query = query.where(Signup.email_contains(self.q))
         if self.site:
             query = query.where(Signup.site == self.site.lower())
         if self.interest:
-            # The JSON text of the list holds the interest as a JSON string.
-            pattern = f"%{_like_escape(json.dumps(self.interest))}%"
-            query = query.where(cast(Signup.interests, Text).like(pattern, escape="\\"))
+            query = query.where(Signup.interested_in(self.interest))
         if self.state == "confirmed":
             query = query.where(Signup.confirmed_at.is_not(None), Signup.unsubscribed_at.is_(None))
         elif self.state == "unconfirmed":

@@ -29,7 +29,7 @@ from landingpad.admin.accounts import authenticate, end_sessions
 from landingpad.admin.chart import bar_chart
 from landingpad.admin.forms import DeleteForm, LoginForm, LogoutForm
 from landingpad.admin.queries import STATES, Filters, daily_counts, domain_stats, search
-from landingpad.signup.export import iter_csv
+from landingpad.signup import iter_csv
 from landingpad.sites import get_registry
 from landingpad.storage import get_session, session_factory
 from landingpad.storage.models import Signup, User

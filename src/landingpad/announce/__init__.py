@@ -1,1 +1,14 @@
 """The launch announcement: compose once, send at most once, resume after any crash."""
+
+from __future__ import annotations
+
+from landingpad.public import exports
+
+# The public names (landingpad.public): what other features may use.
+PUBLIC = {
+    "render_email": "compose",
+    "send_test_copy": "compose",
+    "counts": "sender",
+}
+__getattr__ = exports(__name__, PUBLIC)
+__all__ = list(PUBLIC)

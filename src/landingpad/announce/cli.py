@@ -104,7 +104,7 @@ def preview(load_app, announcement_id: int, out: Path) -> None:  # noqa: ANN001
 @pass_app
 def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
     """Send one copy to ADDRESS, as the first site's sign-ups would get it."""
-    from landingpad.signup.forms import normalise_email
+    from landingpad.mail.address import normalise_email
 
     try:
         to = normalise_email(to)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import current_app
-from sqlalchemy import Text, cast, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from landingpad.privacy.erasure import suppressed
 from landingpad.sites import SiteRegistry
 from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.suppression import suppressed
 from landingpad.storage.types import utcnow
 
 
@@ -29,9 +27,7 @@ def eligible(session: Session, announcement: Announcement,
         if site is not None and site.double_optin:
             query = query.where(Signup.confirmed_at.is_not(None))
         if announcement.interest:
-            pattern = "%" + json.dumps(announcement.interest).replace("%", "\\%") \
-                .replace("_", "\\_") + "%"
-            query = query.where(cast(Signup.interests, Text).like(pattern, escape="\\"))
+            query = query.where(Signup.interested_in(announcement.interest))
         for signup in session.scalars(query.order_by(Signup.id)):
             chosen.setdefault(signup.email, signup)
     # Never mail an address that unsubscribed or was forgotten, even if re-imported.

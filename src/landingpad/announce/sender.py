@@ -35,13 +35,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from landingpad.announce.compose import render_email
 from landingpad.mail.message import build_message, envelope_address
 from landingpad.mail.transports import DeliveryError, Transport
-from landingpad.privacy.tokens import unsubscribe_token
 from landingpad.sites import Site, get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.engine import write_lock
 from landingpad.storage.models import Announcement, Recipient, SenderLease, Signup
 from landingpad.storage.signups import link_key_of
 from landingpad.storage.types import utcnow
+from landingpad.web.links import unsubscribe_token
 
 STATES = ("pending", "claimed", "sending", "sent", "failed", "unknown")
 BEAT_SECONDS = 30.0  # how often a running sender renews its lease
@@ -385,7 +385,7 @@ class Sender:
                         Signup.id, Signup.unsubscribed_at, Signup.link_key).where(
                         Signup.id.in_(ids))).all()
                     unsubscribed = {sid: gone is not None for sid, gone, _ in found}
-                    # Unsubscribe links name the row and its key (privacy/tokens.py).
+                    # Unsubscribe links name the row and its key (web/links.py).
                     self._link_keys = {sid: key for sid, _, key in found}
                     self._send_batch(session, announcement, rows, unsubscribed, pace)
                     self._commit(session)  # the batch's last outcome

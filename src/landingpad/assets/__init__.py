@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import NotFound
 
 from landingpad.assets.store import CACHE_CONTROL, AssetStore, is_key, make_store
+from landingpad.public import exports
 
 bp = Blueprint("assets", __name__)
 
@@ -38,3 +39,17 @@ def serve(key: str) -> Response:
 def init_app(app: Flask) -> None:
     app.extensions["landingpad.assets"] = make_store(app.config)
     app.register_blueprint(bp)
+
+# The public names (landingpad.public): what other features may use.
+PUBLIC = {
+    "BadImage": "images",
+    "PRESIGN_SECONDS": "store",
+    "StoreError": "store",
+    "incoming_key": "store",
+    "Uploaded": "upload",
+    "save_upload": "upload",
+    "use_as_logo": "upload",
+    "verify_direct_upload": "upload",
+}
+__getattr__ = exports(__name__, PUBLIC)
+__all__ = list(PUBLIC)

@@ -26,7 +26,7 @@ def upload(load_app: AppLoader, domain: str, file: Path, use: str | None) -> Non
     from landingpad.assets.images import BadImage
     from landingpad.assets.store import StoreError
     from landingpad.assets.upload import save_upload, use_as_logo
-    from landingpad.deploy.domains import DomainError
+    from landingpad.deploy import DomainError
     from landingpad.sites import get_registry
     from landingpad.sites.host import InvalidHost, normalize_host
 

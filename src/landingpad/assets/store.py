@@ -249,14 +249,3 @@ def make_store(config: Mapping[str, Any]) -> AssetStore:
         return S3Store(config["S3_BUCKET"], config["S3_PREFIX"], config["S3_ENDPOINT_URL"],
                        config["S3_ACL"])
     return LocalStore(Path(config["DATA_DIR"]) / "assets")
-
-
-def nginx_upstream(config: Mapping[str, Any]) -> str:
-    """The URL nginx proxies /assets/ to (S3), or "" when nginx serves the folder."""
-    if config["ASSET_STORE"] != "s3":
-        return ""
-    if config["S3_ENDPOINT_URL"]:
-        base = f"{config['S3_ENDPOINT_URL'].rstrip('/')}/{config['S3_BUCKET']}"
-    else:
-        base = f"https://{config['S3_BUCKET']}.s3.amazonaws.com"
-    return f"{base}/{config['S3_PREFIX']}"

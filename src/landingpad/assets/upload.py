@@ -106,7 +106,7 @@ def use_as_logo(config: Mapping[str, Any], domain: str, uploaded: Uploaded) -> N
 
     The old logo stays in the store: announcement emails already sent link to it.
     """
-    from landingpad.deploy.domains import DomainManager
+    from landingpad.deploy import DomainManager
     from landingpad.sites.edit import set_site_value
 
     DomainManager.from_config(config).apply(

@@ -9,14 +9,18 @@ from typing import Any
 
 import click
 
-from landingpad.assets.store import nginx_upstream
 from landingpad.cli import pass_app
 from landingpad.deploy.domains import DomainError, DomainManager
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
-from landingpad.deploy.render import DEFAULT_ADMIN_LISTEN, DeployOptions, prepare_dirs, render_all
+from landingpad.deploy.render import (
+    DEFAULT_ADMIN_LISTEN,
+    DeployOptions,
+    nginx_upstream,
+    prepare_dirs,
+    render_all,
+)
 from landingpad.deploy.systemd import DEFAULT_GROUP, DEFAULT_USER, render_units
-from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_dir
+from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_dir, write_atomic
 from landingpad.sites import get_registry
 from landingpad.sites.edit import add_site, remove_site
 from landingpad.sites.host import InvalidHost, normalize_host

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from landingpad.deploy.files import exclusive_lock, restore, write_atomic
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
 from landingpad.deploy.render import (
     DeployOptions,
@@ -22,6 +21,7 @@ from landingpad.deploy.render import (
     render_all,
     rotate_ticket_keys,
 )
+from landingpad.files import exclusive_lock, restore, write_atomic
 from landingpad.sites.edit import EditError
 from landingpad.sites.sitesfile import SitesConfig, SitesFileError, parse_sites
 

@@ -22,20 +22,21 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from landingpad import logs
-from landingpad.deploy.files import exclusive_lock
 from landingpad.deploy.uwsgi import STATIC_DIR, default_processes, ini_lines, own_dir_command
 from landingpad.files import (
     PASSAGE_DIR,
     PRIVATE_DIR,
     PRIVATE_FILE,
     SHARED_DIR,
+    exclusive_lock,
     make_data_dir,
     make_dir,
     write_atomic,
@@ -493,3 +494,14 @@ def prepare_dirs(options: DeployOptions) -> None:
             link.unlink()
         if not link.is_symlink():
             link.symlink_to(target, target_is_directory=True)
+
+
+def nginx_upstream(config: Mapping[str, Any]) -> str:
+    """The URL nginx proxies /assets/ to (S3), or "" when nginx serves the folder."""
+    if config["ASSET_STORE"] != "s3":
+        return ""
+    if config["S3_ENDPOINT_URL"]:
+        base = f"{config['S3_ENDPOINT_URL'].rstrip('/')}/{config['S3_BUCKET']}"
+    else:
+        base = f"https://{config['S3_BUCKET']}.s3.amazonaws.com"
+    return f"{base}/{config['S3_PREFIX']}"

@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx
 from landingpad.deploy.render import DeployOptions, prepare_dirs, render_all
 from landingpad.deploy.uwsgi import uwsgi_binary
-from landingpad.files import open_private
+from landingpad.files import open_private, write_atomic
 from landingpad.sites.sitesfile import load_sites
 
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from landingpad import files
-from landingpad.deploy.magic import ROUTES as MAGIC_ROUTES
 from landingpad.logs import ADDRESS_PLACEHOLDER, CLIENT_VAR, SECRET_PATH, TOKEN_PLACEHOLDER
-from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
+from landingpad.web.headers import ADMIN_ENTRANCE, ENTRANCE
+from landingpad.web.magic import ROUTES as MAGIC_ROUTES
 
 # No %(addr): request logs never hold the visitor's IP address. %(uri) is REQUEST_URI,
 # with a link's token replaced (PRIVATE_ROUTES below, and nginx's params).
@@ -112,7 +112,7 @@ def http_args(bind: str, processes: int, admin_bind: str | None = None,
     uWSGI binds a uwsgi socket on 127.0.0.1 at a random port, which any local user
     could find and talk to (the uwsgi protocol has no authentication).
     """
-    # static-gzip-all: a client that takes gzip gets a file's .gz twin (compress.py).
+    # static-gzip-all: a client that takes gzip gets a file's .gz twin (web/compress.py).
     args = [uwsgi_binary(), "--http", bind, "--http-keepalive",
             "--static-map", f"/static={STATIC_DIR}", "--static-gzip-all"]
     if socket:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
-from landingpad.privacy.erasure import suppress
-from landingpad.privacy.tokens import signup_for_token
 from landingpad.sites import current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Signup
+from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
+from landingpad.web.links import signup_for_token
 
 bp = Blueprint("privacy", __name__, template_folder="templates")
 bp.before_request(require_public_site)

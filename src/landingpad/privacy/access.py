@@ -14,16 +14,16 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import delete, select
 from werkzeug.exceptions import BadRequest, Gone, NotFound
 
-from landingpad.mail import caps
+from landingpad import ratelimit
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
 from landingpad.privacy.erasure import erase_mail_copies
-from landingpad.privacy.tokens import EXPIRED, access_token, signup_for_token
-from landingpad.signup.guards import refuse_cross_site_posts
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
 from landingpad.storage.signups import link_key_of
+from landingpad.web.guards import refuse_cross_site_posts
+from landingpad.web.links import EXPIRED, access_token, signup_for_token
 
 log = logging.getLogger(__name__)
 bp = Blueprint("access", __name__, url_prefix="/privacy", template_folder="templates")
@@ -37,7 +37,7 @@ def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None
     link_key = link_key_of(get_session(), signup_id)
     if link_key is None:  # erased since the request
         return None
-    if not caps.take("access", email, caps.ACCESS_PER_DAY):
+    if not ratelimit.take_mail("access", email, ratelimit.ACCESS_MAILS_PER_DAY):
         return None
     token = access_token(signup_id, link_key)
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{token}"
@@ -50,8 +50,8 @@ def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None
 
 @bp.route("/request", methods=["GET", "POST"])
 def request_link() -> tuple[str, int]:
-    from landingpad.signup.forms import normalise_email
-    from landingpad.signup.guards import check_form_body, refuse_cross_site
+    from landingpad.mail.address import normalise_email
+    from landingpad.web.guards import check_form_body, refuse_cross_site
 
     site = current_site()
     if request.method == "GET":

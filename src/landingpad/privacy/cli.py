@@ -21,7 +21,7 @@ from landingpad.storage import session_factory
 @pass_app
 def forget(load_app: AppLoader, email: str) -> None:
     """Erase EMAIL across all sites (sign-ups, recipients, mail files) and never mail it again."""
-    from landingpad.signup.forms import normalise_email
+    from landingpad.mail.address import normalise_email
 
     try:
         email = normalise_email(email)

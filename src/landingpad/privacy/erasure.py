@@ -1,14 +1,7 @@
-"""Forgetting an address, purging old data, and the suppression list.
-
-The suppression list holds HMACs of addresses (keyed with the install's
-secret), never the addresses: an address that unsubscribed or was forgotten
-is recognised, and never mailed again, even if it is imported again.
-"""
+"""Forgetting an address and purging old data (the suppression list: storage.suppression)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,44 +9,13 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from landingpad.mail import caps
+from landingpad import ratelimit
 from landingpad.sites import SiteRegistry
-from landingpad.storage.models import Announcement, Recipient, Signup, Suppression
+from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def address_hash(secret: str, email: str) -> str:
-    return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
-
-
-def suppress(session: Session, secret: str, email: str, reason: str) -> None:
-    """Add an address to the suppression list (no commit; idempotent)."""
-    insert = _INSERTS[session.get_bind().dialect.name]
-    session.execute(insert(Suppression).values(
-        address_hash=address_hash(secret, email), reason=reason, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["address_hash"]))
-
-
-def unsuppress(session: Session, secret: str, email: str) -> None:
-    """Lift the suppression (no commit): only for an address that confirmed by email."""
-    session.execute(delete(Suppression).where(
-        Suppression.address_hash == address_hash(secret, email)))
-
-
-def suppressed(session: Session, secret: str, emails: list[str]) -> set[str]:
-    """Which of these addresses are on the suppression list."""
-    by_hash = {address_hash(secret, e): e for e in emails}
-    found = set()
-    keys = list(by_hash)
-    for start in range(0, len(keys), 500):
-        found |= set(session.scalars(select(Suppression.address_hash).where(
-            Suppression.address_hash.in_(keys[start:start + 500]))))
-    return {by_hash[h] for h in found}
 
 
 @dataclass
@@ -73,7 +35,7 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
-    caps.forget(email)
+    ratelimit.forget_mail(email)
     suppress(session, secret, email, "forgotten")
     session.commit()
     result.mail_files = erase_mail_copies(mail_folder, email)

@@ -264,3 +264,27 @@ def clear(rate: str, key: str) -> None:
         _strategy().clear(_parsed(rate), key)
     except Exception:
         log.warning("rate-limit store unreachable: %s not cleared", key.split(":")[0])
+
+
+# Caps on mail per address and day ("list bombing"), counted in the same store.
+
+ACCESS_MAILS_PER_DAY = 3  # "see or erase my data" links
+
+
+def _per_day(per_day: int) -> str:
+    return f"{per_day}/day"
+
+
+def take_mail(kind: str, email: str, per_day: int) -> bool:
+    """Count one mail of ``kind`` to ``email``; False past ``per_day``.
+
+    Keyed by an HMAC of the address, so the store never holds the address.
+    """
+    return hit(_per_day(per_day), address_key(kind, email))
+
+
+def forget_mail(email: str) -> None:
+    """Drop the counts kept for an erased address."""
+    caps = {"confirm": current_app.config["CONFIRMS_PER_DAY"], "access": ACCESS_MAILS_PER_DAY}
+    for kind, per_day in caps.items():
+        clear(_per_day(per_day), address_key(kind, email))

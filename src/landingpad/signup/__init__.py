@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from landingpad.public import exports
 from landingpad.signup import meta
 from landingpad.signup.pages import LandingFastPath, PageCache
 from landingpad.signup.tokens import FormTokens
@@ -21,3 +22,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["social_image_url"] = meta.social_image_url  # base.html's head
     app.wsgi_app = LandingFastPath(app.wsgi_app, app.extensions["landingpad.sites"], pages,
                                    tokens, admin_host=app.config["ADMIN_HOST"])
+
+# The public names (landingpad.public): what other features may use.
+PUBLIC = {
+    "iter_csv": "export",
+}
+__getattr__ = exports(__name__, PUBLIC)
+__all__ = list(PUBLIC)

@@ -13,13 +13,13 @@ from functools import partial
 
 from flask import current_app, render_template
 
-from landingpad.mail import caps
+from landingpad import ratelimit
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
-from landingpad.privacy.tokens import confirm_token
 from landingpad.sites import Site
 from landingpad.storage import get_session
 from landingpad.storage.signups import Stored, link_key_of
+from landingpad.web.links import confirm_token
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage
     if not _due(site, stored):
         return None
     config = current_app.config
-    if not caps.take("confirm", email, config["CONFIRMS_PER_DAY"]):
+    if not ratelimit.take_mail("confirm", email, config["CONFIRMS_PER_DAY"]):
         log.info("confirmation cap reached for a sign-up on %s", site.domain)
         return None
     # Read again: the row may have been erased (and its key with it) since the sign-up.

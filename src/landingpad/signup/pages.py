@@ -9,37 +9,20 @@ The cache is keyed by the frozen Site, so any change of its settings
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from markupsafe import Markup
-
-from landingpad.compress import VARY, accepts_gzip, gzip_join, gzip_parts
-from landingpad.security import HSTS, security_headers
 from landingpad.signup.tokens import FormTokens
 from landingpad.sites import Site, SiteRegistry
 from landingpad.sites.host import InvalidHost
+from landingpad.web.compress import VARY, accepts_gzip, gzip_join, gzip_parts
+from landingpad.web.headers import HSTS, security_headers
+from landingpad.web.style import style_hash
 
 TOKEN_SLOT = f"__landingpad_token_{secrets.token_hex(8)}__"
-
-
-@lru_cache(maxsize=4096)
-def site_style(site: Site) -> Markup:
-    """The page's only inline CSS: the accent colours, from validated #rrggbb values."""
-    # Safe: both values passed the #rgb/#rrggbb check in sites.site.
-    return Markup(f":root{{--accent:{site.accent};--on-accent:{site.on_accent}}}")  # noqa: S704
-
-
-@lru_cache(maxsize=4096)
-def style_hash(site: Site) -> str:
-    """CSP source for site_style, so the policy needs no 'unsafe-inline'."""
-    digest = hashlib.sha256(str(site_style(site)).encode()).digest()
-    return "sha256-" + base64.b64encode(digest).decode()
 
 
 @dataclass(frozen=True)

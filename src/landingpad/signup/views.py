@@ -12,18 +12,19 @@ from werkzeug.exceptions import (
     TooManyRequests,
 )
 
-from landingpad.privacy.erasure import address_hash, unsuppress
-from landingpad.privacy.tokens import EXPIRED, signup_for_token
+from landingpad.mail.address import normalise_email
 from landingpad.ratelimit import ROUTE_LIMITS
 from landingpad.signup.confirm import confirm_after_response
-from landingpad.signup.forms import SignupForm, normalise_email, quick_signup
-from landingpad.signup.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.signup.forms import SignupForm, quick_signup
 from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_engine, get_session
 from landingpad.storage.signups import store_signup
+from landingpad.storage.suppression import address_hash, unsuppress
 from landingpad.storage.types import utcnow
+from landingpad.web.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.web.links import EXPIRED, signup_for_token
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signup", __name__, template_folder="templates")

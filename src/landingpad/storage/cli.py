@@ -6,8 +6,8 @@ import click
 from flask import Flask
 
 from landingpad.cli import pass_app
-from landingpad.migrations import current, upgrade
 from landingpad.storage.engine import make_engine
+from landingpad.storage.migrations import current, upgrade
 
 
 @click.group()

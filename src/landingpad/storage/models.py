@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, MetaData, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    cast,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from landingpad.storage.types import UTCDateTime, new_key, random_key
@@ -16,6 +28,11 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def like_escape(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern whose ESCAPE is a backslash."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Base(DeclarativeBase):
@@ -51,13 +68,25 @@ class Signup(Base):
     updated_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
-    # Random per row, in every confirm, unsubscribe and access link (privacy/tokens.py).
+    # Random per row, in every confirm, unsubscribe and access link (web/links.py).
     # The server default serves rows inserted by nodes of the previous release.
     link_key: Mapped[str] = mapped_column(String(32), default=new_key,
                                           server_default=random_key())
     # True only for the rows that existed when migration 0007 ran: the links they were
     # sent name the id alone, and still work for them (and for no later row).
     legacy_links: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    @classmethod
+    def interested_in(cls, interest: str) -> ColumnElement[bool]:
+        """Rows whose interests hold ``interest``: the list's JSON text holds it as a JSON
+        string (quotes and backslashes escaped as json.dumps writes them)."""
+        pattern = f"%{like_escape(json.dumps(interest))}%"
+        return cast(cls.interests, Text).like(pattern, escape="\\")
+
+    @classmethod
+    def email_contains(cls, text: str) -> ColumnElement[bool]:
+        """Rows whose address holds ``text`` literally (any case)."""
+        return cls.email.like(f"%{like_escape(text.lower())}%", escape="\\")
 
 
 class User(Base):
@@ -151,7 +180,7 @@ class SenderLease(Base):
 
 
 class MailCap(Base):
-    """No longer used: mail caps are counted by the rate limiter (``mail/caps.py``).
+    """No longer used: mail caps are counted by the rate limiter (``ratelimit/caps.py``).
 
     Its table stays until a later release, so nodes still running the previous
     release keep working during a rolling upgrade; then a migration drops it.

@@ -98,7 +98,7 @@ def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[s
     """:func:`record_signup` for the public form: one statement and a commit on a pooled
     connection (no ORM session), answering what the confirmation mail needs.
 
-    ``address_hash`` is the address's keyed hash (privacy.erasure.address_hash): the
+    ``address_hash`` is the address's keyed hash (storage.suppression.address_hash): the
     same statement says whether it is on the suppression list, for every address
     alike, so a request's queries and their duration never depend on it.
     """
@@ -204,5 +204,5 @@ def count_signups(session: Session, site: str | None = None) -> int:
 
 
 def link_key_of(session: Session, signup_id: int) -> str | None:
-    """The row's key for emailed links (privacy/tokens.py); None once the row is gone."""
+    """The row's key for emailed links (web/links.py); None once the row is gone."""
     return session.scalar(select(Signup.link_key).where(Signup.id == signup_id))

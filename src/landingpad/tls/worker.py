@@ -348,7 +348,7 @@ def printable(text: str) -> str:
 
 def refresh_nginx(app: Flask) -> list[str]:
     """Re-render nginx's maps from the live files (which hosts have a certificate)."""
-    from landingpad.deploy.domains import DomainError, DomainManager
+    from landingpad.deploy import DomainError, DomainManager
 
     try:
         return DomainManager.from_config(app.config).refresh().messages
@@ -360,7 +360,7 @@ def refresh_nginx(app: Flask) -> list[str]:
 def rotate_tickets(app: Flask) -> list[str]:
     """This node's nginx gets a fresh session ticket key every 12 hours (forward secrecy
     for resumed sessions); the two before it keep decrypting returning visitors' tickets."""
-    from landingpad.deploy.domains import DomainError, DomainManager
+    from landingpad.deploy import DomainError, DomainManager
 
     try:
         return DomainManager.from_config(app.config).rotate_ticket_keys()

@@ -6,10 +6,10 @@ from flask.testing import FlaskClient
 
 from landingpad import create_app
 from landingpad.admin.accounts import create_user
-from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
 from landingpad.storage import session_factory
 from landingpad.storage.models import Signup
 from landingpad.storage.types import utcnow
+from landingpad.web.headers import ADMIN_ENTRANCE, ENTRANCE
 
 ADMIN = "admin.test"
 PASSWORD = "correct horse battery"

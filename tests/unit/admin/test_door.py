@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from landingpad import create_app
 from landingpad.admin import EntranceDispatch
-from landingpad.security import ADMIN_ENTRANCE, ENTRANCE, NoPublicCookieSessions
+from landingpad.web.headers import ADMIN_ENTRANCE, ENTRANCE, NoPublicCookieSessions
 from tests.unit.admin.conftest import ADMIN, ADMIN_DOOR, PASSWORD, csrf_token
 
 H = {"Host": ADMIN}

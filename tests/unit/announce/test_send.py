@@ -63,6 +63,22 @@ def test_interest_filter(smtp_app, sink, add_signup, announcement):
     assert [str(m["To"]) for m in sink.handler.messages] == ["gear@example.com"]
 
 
+@pytest.mark.parametrize(("interest", "other"), [
+    ('Say "hello"', "Say hello"),
+    ("C:\\beans", "C:beans"),
+    ("100% arabica", "100 % arabica and more"),
+    ("cold_brew", "cold-brew"),
+])
+def test_an_interest_with_quotes_backslashes_or_wildcards_reaches_exactly_its_signups(
+        smtp_app, sink, add_signup, announcement, interest, other):
+    """The announcement's filter and the admin's are one rule (Signup.interested_in): an
+    interest is matched literally, whatever JSON or LIKE make of its characters."""
+    add_signup("match@example.com", interests=["Beans", interest])
+    add_signup("other@example.com", interests=[other])
+    send(smtp_app, announcement(interest=interest))
+    assert [str(m["To"]) for m in sink.handler.messages] == ["match@example.com"]
+
+
 def test_a_4xx_is_retried_later(smtp_app, sink, add_signup, announcement):
     add_signup("slow@example.com")
     sink.handler.temporary["slow@example.com"] = 2

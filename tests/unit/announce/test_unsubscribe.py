@@ -1,9 +1,9 @@
 import pytest
 from sqlalchemy import select
 
-from landingpad.privacy.tokens import unsubscribe_token
 from landingpad.storage import session_factory
 from landingpad.storage.models import Signup
+from landingpad.web.links import unsubscribe_token
 from tests.unit.announce.test_send import send
 
 

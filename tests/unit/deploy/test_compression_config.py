@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from landingpad.compress import accepts_gzip
 from landingpad.deploy import uwsgi
 from landingpad.deploy.render import DeployOptions, render_all
 from landingpad.sites.sitesfile import parse_sites
+from landingpad.web.compress import accepts_gzip
 
 
 @pytest.fixture

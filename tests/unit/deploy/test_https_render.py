@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from landingpad.deploy.domains import DomainError, DomainManager
-from landingpad.deploy.files import write_atomic
 from landingpad.deploy.nginx import Nginx, find_nginx
 from landingpad.deploy.render import (
     NO_CERTIFICATE,
@@ -30,6 +29,7 @@ from landingpad.deploy.render import (
     rotate_ticket_keys,
     ticket_key_paths,
 )
+from landingpad.files import write_atomic
 from landingpad.sites.sitesfile import load_sites, parse_sites
 
 NGINX = find_nginx()

@@ -74,8 +74,8 @@ def mode(path) -> int:
 
 
 def test_rendered_files_and_folders_are_for_nginx_group_only(tmp_path, config, umask):
-    from landingpad.deploy.files import exclusive_lock, write_atomic
     from landingpad.deploy.render import prepare_dirs
+    from landingpad.files import exclusive_lock, write_atomic
 
     data = tmp_path / "fresh-data"
     options = DeployOptions(deploy_dir=str(data / "deploy"), data_dir=str(data), listen="80")
@@ -95,7 +95,7 @@ def test_rendered_files_and_folders_are_for_nginx_group_only(tmp_path, config, u
 
 
 def test_a_rewritten_file_keeps_the_mode_its_owner_chose(tmp_path, umask):
-    from landingpad.deploy.files import write_atomic
+    from landingpad.files import write_atomic
 
     path = tmp_path / "landingpad.conf"
     write_atomic(path, b"one")

@@ -78,7 +78,7 @@ def test_a_forgotten_address_is_never_mailed_again_even_if_reimported(app, runne
 
 def test_unsubscribing_puts_the_address_on_the_suppression_list(app, client):
     sid = add(app, "bye@example.com")
-    from landingpad.privacy.tokens import unsubscribe_token
+    from landingpad.web.links import unsubscribe_token
 
     with app.app_context(), session_factory(app)() as session:
         token = unsubscribe_token(sid, session.get(Signup, sid).link_key)

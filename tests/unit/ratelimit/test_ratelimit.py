@@ -184,11 +184,11 @@ def test_with_redis_down_sign_ups_go_on_and_say_so(app_config, send, tmp_path, c
     assert [send(client) for _ in range(2)] == [303, 303]  # never a 500
     assert "falling back to in-memory storage" in caplog.text
     with app.test_request_context(headers={"Host": "coffee.test"}):
-        from landingpad.mail import caps
+        from landingpad import ratelimit as caps
 
         # The limiter now counts in this process's memory: still a cap, per process.
-        assert caps.take("confirm", "a@example.com", 1) is True
-        assert caps.take("confirm", "a@example.com", 1) is False
+        assert caps.take_mail("confirm", "a@example.com", 1) is True
+        assert caps.take_mail("confirm", "a@example.com", 1) is False
     app.extensions["landingpad.db"].dispose()
 
 
@@ -211,9 +211,9 @@ def test_a_count_the_store_cannot_take_lets_the_mail_through(app, caplog, tmp_pa
     storage = app.extensions["landingpad.limiter"].limiter.storage
     storage.path, storage._conn = tmp_path / "a-file" / "l.sqlite", None
     with app.test_request_context(headers={"Host": "coffee.test"}):
-        from landingpad.mail import caps
+        from landingpad import ratelimit as caps
 
-        assert caps.take("confirm", "a@example.com", 1) is True
+        assert caps.take_mail("confirm", "a@example.com", 1) is True
     assert "rate-limit store unreachable: confirm not counted" in caplog.text
 
 

@@ -79,8 +79,8 @@ def test_signing_up_again_after_unsubscribing_takes_a_confirmed_address(
     """Suppression holds against anyone typing the address in again, on any site, and
     lifts only when the address's owner confirms by the emailed link."""
     from landingpad.announce.recipients import eligible
-    from landingpad.privacy.tokens import unsubscribe_token
     from landingpad.storage.models import Announcement
+    from landingpad.web.links import unsubscribe_token
 
     assert post().status_code == 303  # coffee.test: single opt-in, no mail
     assert mails(data_dir) == []

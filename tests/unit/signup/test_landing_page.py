@@ -134,7 +134,7 @@ def test_admin_host_never_serves_public_pages(app_config):
     # Even when the admin host is also (wrongly) listed as a site.
     sites = Path(app_config["DATA_DIR"]) / "sites.toml"
     sites.write_text(sites.read_text() + '[sites."admin.test"]\n')
-    from landingpad.security import ADMIN_ENTRANCE, ENTRANCE
+    from landingpad.web.headers import ADMIN_ENTRANCE, ENTRANCE
 
     client = create_app({**app_config, "ADMIN_HOST": "admin.test"}).test_client()
     door = {ENTRANCE: ADMIN_ENTRANCE}  # what nginx's admin server block adds

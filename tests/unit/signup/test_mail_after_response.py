@@ -11,9 +11,9 @@ import logging
 import pytest
 from sqlalchemy import event
 
-from landingpad.privacy.erasure import suppress
 from landingpad.storage import session_factory
 from landingpad.storage.signups import record_signup
+from landingpad.storage.suppression import suppress
 from tests.unit.signup.test_double_optin import mails
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

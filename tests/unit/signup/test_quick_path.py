@@ -6,7 +6,8 @@ from email_validator import EmailNotValidError
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from landingpad.signup.forms import _validated, normalise_email, quick_signup
+from landingpad.mail.address import _validated, normalise_email
+from landingpad.signup.forms import quick_signup
 
 LOCAL = st.text(alphabet="abcXYZ09.!#$%&'*+/=?^_`{|}~-\"() ,:;<>@[\\]é", min_size=0, max_size=70)
 DOMAIN = st.one_of(

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from landingpad.migrations import upgrade
 from landingpad.storage.engine import make_engine
+from landingpad.storage.migrations import upgrade
 
 
 @pytest.fixture(params=[0o000, 0o022], ids=["umask000", "umask022"])

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from landingpad.migrations import current, upgrade
 from landingpad.storage.engine import make_engine
+from landingpad.storage.migrations import current, upgrade
 
 ROW = ("INSERT INTO signups (site, email, interests, consent_version, consented_at, "
        "created_at, updated_at) VALUES ('s.example', :e, '[]', 'v', :t, :t, :t)")

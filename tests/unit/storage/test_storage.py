@@ -8,8 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 import landingpad.tls.models  # noqa: F401  - its tables are in the metadata compared
-from landingpad.migrations import current, upgrade
 from landingpad.storage.engine import EngineHolder, make_engine, normalise_url
+from landingpad.storage.migrations import current, upgrade
 from landingpad.storage.models import Base, Signup
 from landingpad.storage.signups import count_signups, iter_signups, record_signup
 

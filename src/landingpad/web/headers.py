@@ -12,6 +12,7 @@ from flask.sessions import SecureCookieSessionInterface
 from landingpad.sites.host import InvalidHost, request_host_name
 from landingpad.sites.registry import request_host
 from landingpad.sites.site import Site
+from landingpad.web.style import style_hash
 
 # The admin door: a WSGI variable only the admin listener sets (nginx's admin server block
 # with `uwsgi_param`, `landingpad serve --admin-port` with a uWSGI route). A client can't
@@ -105,8 +106,6 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        from landingpad.signup.pages import style_hash
-
         site = g.get("site")
         hsts = wants_hsts(request.environ, request.is_secure, site)
         for name, value in security_headers(hsts, style_hash(site) if site else None):

@@ -6,7 +6,11 @@ from datetime import timedelta
 import pytest
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from landingpad.privacy.tokens import (
+from landingpad.storage import session_factory
+from landingpad.storage.models import Signup
+from landingpad.storage.signups import link_key_of, record_signup
+from landingpad.storage.types import utcnow
+from landingpad.web.links import (
     EXPIRED,
     Link,
     confirm_token,
@@ -14,10 +18,6 @@ from landingpad.privacy.tokens import (
     signup_for_token,
     unsubscribe_token,
 )
-from landingpad.storage import session_factory
-from landingpad.storage.models import Signup
-from landingpad.storage.signups import link_key_of, record_signup
-from landingpad.storage.types import utcnow
 from tests.conftest import TEST_SECRET
 
 SITE = "coffee.test"

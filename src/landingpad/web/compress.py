@@ -6,7 +6,7 @@ so that the landing page's bytes can be kept compressed in the page cache (see
 an already encoded response through untouched.
 
 Static files are shipped with a ``.gz`` twin, written by ``write_static_twins()``
-(``python -c "from landingpad.compress import write_static_twins as w; w()"`` after
+(``python -c "from landingpad.web.compress import write_static_twins as w; w()"`` after
 editing a file in static/; a test keeps them current): nginx's ``gzip_static`` and
 uWSGI's ``static-gzip-all`` send those as they are.
 """
@@ -26,7 +26,7 @@ MIN_BYTES = 512
 # What is worth compressing: text, never images or already packed formats.
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "image/svg+xml")
 STATIC_SUFFIXES = (".css", ".js", ".svg")
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # no name, no mtime: reproducible
 VARY = ("Vary", "Accept-Encoding")
 _GZIP_Q = re.compile(r"(?:^|,)\s*(gzip|\*)\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*(?=,|$)", re.I)

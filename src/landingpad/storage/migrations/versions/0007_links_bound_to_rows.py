@@ -5,7 +5,7 @@
 - ``signups.legacy_links``: true for the rows that exist now, false for every
   later one (rows inserted meanwhile by nodes of the previous release too). A
   true row still honours the id-only links already sent to it
-  (privacy/tokens.py); no later row ever does.
+  (web/links.py); no later row ever does.
 - ``announcements.message_key``: random per announcement, part of its
   Message-IDs. Existing announcements keep none, so their Message-IDs stay.
 - SQLite: signups, announcements and recipients are rebuilt with

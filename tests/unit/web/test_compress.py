@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from landingpad.compress import (
+from landingpad.web.compress import (
     MIN_BYTES,
     STATIC_DIR,
     GzipMiddleware,
@@ -102,7 +102,7 @@ def test_middleware_leaves_alone_what_it_should_not_compress(environ, body, kind
 def test_static_text_files_ship_with_a_current_gz_twin():
     """nginx's gzip_static and uWSGI's static-gzip-all send the twin as it is: a stale one
     would serve old CSS. After editing static/, run:
-    python -c "from landingpad.compress import write_static_twins as w; w()" """
+    python -c "from landingpad.web.compress import write_static_twins as w; w()" """
     twins = static_twins(STATIC_DIR)
     assert STATIC_DIR / "landing.css.gz" in twins
     on_disk = set(STATIC_DIR.rglob("*.gz"))

@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from landingpad.deploy.magic import MAGIC_VARS, ROUTES, EnvironGuard, guard
 from landingpad.deploy.uwsgi import app_options, http_args
+from landingpad.web.magic import MAGIC_VARS, ROUTES, EnvironGuard, guard
 
 libc = ctypes.CDLL(None)
 libc.getenv.restype = ctypes.c_char_p

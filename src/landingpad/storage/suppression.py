@@ -1,0 +1,48 @@
+"""The suppression list: HMACs of addresses never to be mailed again, never the addresses.
+
+An address that unsubscribed or was forgotten is recognised, and never mailed
+again, even if it is imported again. The key is the install's secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from landingpad.storage.models import Suppression
+from landingpad.storage.types import utcnow
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def address_hash(secret: str, email: str) -> str:
+    return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def suppress(session: Session, secret: str, email: str, reason: str) -> None:
+    """Add an address to the suppression list (no commit; idempotent)."""
+    insert = _INSERTS[session.get_bind().dialect.name]
+    session.execute(insert(Suppression).values(
+        address_hash=address_hash(secret, email), reason=reason, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["address_hash"]))
+
+
+def unsuppress(session: Session, secret: str, email: str) -> None:
+    """Lift the suppression (no commit): only for an address that confirmed by email."""
+    session.execute(delete(Suppression).where(
+        Suppression.address_hash == address_hash(secret, email)))
+
+
+def suppressed(session: Session, secret: str, emails: list[str]) -> set[str]:
+    """Which of these addresses are on the suppression list."""
+    by_hash = {address_hash(secret, e): e for e in emails}
+    found = set()
+    keys = list(by_hash)
+    for start in range(0, len(keys), 500):
+        found |= set(session.scalars(select(Suppression.address_hash).where(
+            Suppression.address_hash.in_(keys[start:start + 500]))))
+    return {by_hash[h] for h in found}
