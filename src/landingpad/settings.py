@@ -3,185 +3,33 @@
 Every setting can be given as an environment variable ``LANDINGPAD_<NAME>``
 (``DATABASE_URL`` and ``REDIS_URL`` keep their conventional names) or in the
 ``config`` mapping passed to ``create_app``. Values are parsed and checked
-here, so a hostile or mistyped value stops the app at start with a message
-that names the variable, instead of failing later on a request.
+here, with the parsers of ``landingpad.values`` (the sites' table uses the
+same ones), so a hostile or mistyped value stops the app at start with a
+message that names the variable, instead of failing later on a request.
 
 Per-site settings (``LANDING_*``) are not here: they live in ``sites/``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from landingpad.files import UnsafePath, make_data_dir, open_private, safe_relative_path
+from landingpad import values
+from landingpad.files import make_data_dir, open_private
 
 
 class SettingsError(ValueError):
     """A setting has a value that can't be used."""
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError("must be a number >= 0")
-    return value
-
-
-def _count(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be a whole number >= 0")
-    return value
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError("must be a whole number > 0")
-    return value
-
-
-def _choice(raw: str, allowed: tuple[str, ...]) -> str:
-    if raw not in allowed:
-        raise ValueError(f"must be one of {', '.join(allowed)}")
-    return raw
-
-
-def _flag(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _text(raw: str) -> str:
-    if any(ch in raw for ch in "\r\n\x00"):
-        raise ValueError("must not contain line breaks or NUL")
-    return raw
-
-
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TEXT = values.text(strip=False)  # kept as typed: a password may end in a space
 _CANNED_ACLS = ("private", "public-read", "authenticated-read", "bucket-owner-read",
                 "bucket-owner-full-control")
-
-
-def _bucket(raw: str) -> str:
-    if not _BUCKET.match(raw) or ".." in raw:
-        raise ValueError("must be an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
-    return raw
-
-
-def _prefix(raw: str) -> str:
-    """A key prefix like "assets/": no leading slash, no "." or "..", always ends in "/"."""
-    try:
-        safe_relative_path(raw.rstrip("/"))  # the one check for paths that must not climb
-    except UnsafePath:
-        raise ValueError("must be a relative key prefix of letters, digits, '._-/' "
-                         "without '.' or '..' parts") from None
-    if not re.fullmatch(r"[A-Za-z0-9._/-]+", raw):
-        raise ValueError("must be a relative key prefix of letters, digits, '._-/'")
-    return raw.rstrip("/") + "/"
-
-
-def _http_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment or parts.username or any(c in raw for c in ' "$;{}'):
-        raise ValueError("must be a plain http(s)://host[:port] URL")
-    return raw.rstrip("/")
-
-
-def _rate(raw: str) -> str:
-    from limits import parse_many
-
-    try:
-        if parse_many(raw):
-            return raw
-    except ValueError:
-        pass
-    raise ValueError("must be a rate like 6/minute or 100 per hour (several: 6/minute;50/day)")
-
-
-def _one_rate(raw: str) -> str:
-    """One limit (the CA's limits are one window each): "300 per 3 hours"."""
-    if ";" in raw or "," in raw:
-        raise ValueError("must be one rate like 300 per 3 hours (not several)")
-    return _rate(raw)
-
-
-def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    try:
-        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",")
-                     if part.strip())
-    except ValueError:
-        raise ValueError("must be IP addresses or networks, comma-separated, "
-                         "like 127.0.0.1, 10.0.0.0/8") from None
-
-
-def _redis_url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("redis", "rediss", "unix") or any(c in raw for c in " \r\n\0"):
-        raise ValueError("must be a redis://, rediss:// or unix:// URL")
-    return raw
-
-
-def _acme_directory(raw: str) -> str:
-    """An ACME directory URL, or "" (automatic certificates off)."""
-    if raw == "":
-        return ""
-    url = _http_url(raw)
-    if not url.startswith("https://"):
-        raise ValueError("must be an https:// URL (or empty: no automatic certificates)")
-    return url
-
-
-def _pem_file(raw: str) -> str:
-    path = Path(raw)
-    if not path.is_file():
-        raise ValueError("must be an existing PEM file")
-    return str(path.resolve())
-
-
-def _address(raw: str) -> str:
-    if not re.fullmatch(r"[^@\s<>\",;]+@[^@\s<>\",;]+\.[^@\s<>\",;]+", raw):
-        raise ValueError("must be an email address like owner@example.com")
-    return raw
-
-
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 0 < value < 65536:
-        raise ValueError("must be a port number, 1-65535")
-    return value
-
-
-def _dns_server(raw: str) -> str:
-    """host:port or [v6]:port of a resolver, by address (a name would need a resolver)."""
-    host, sep, port = raw.rpartition(":")
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        _port(port)
-    except ValueError:
-        raise ValueError("must be a resolver's IP:port, like 127.0.0.1:53 or [::1]:53") \
-            from None
-    if not sep:
-        raise ValueError("must be a resolver's IP:port")
-    return raw
-
-
-def _eab_hmac_key(raw: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", raw):
-        raise ValueError("must be the base64url key your CA gave you")
-    return raw
 
 
 @dataclass(frozen=True)
@@ -189,7 +37,7 @@ class Setting:
     name: str
     default: Any
     help: str
-    parse: Callable[[str], Any] = _text
+    parse: Callable[[Any], Any] = _TEXT
     env: str | None = None  # the environment variable, if not LANDINGPAD_<name>
     empty_is_value: bool = False  # "" is parsed (e.g. "off"), not read as "use the default"
 
@@ -218,99 +66,101 @@ SETTINGS: tuple[Setting, ...] = (
             "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
             env="DATABASE_URL"),
     Setting("DATABASE_POOL_SIZE", 5,
-            "PostgreSQL: connections each app process keeps open.", _positive_int),
+            "PostgreSQL: connections each app process keeps open.", values.whole(1)),
     Setting("DATABASE_MAX_OVERFLOW", 5,
-            "PostgreSQL: extra connections a process may open at a peak.", _count),
+            "PostgreSQL: extra connections a process may open at a peak.", values.whole(0)),
     Setting("REDIS_URL", "",
             "Redis for rate limits shared by every node (empty: a file in the data dir, "
-            "shared by this machine's processes).", _redis_url, env="REDIS_URL"),
-    Setting("SIGNUP_RATE", "10/minute", "Sign-ups one client may post to one site.", _rate),
+            "shared by this machine's processes).", values.redis_url, env="REDIS_URL"),
+    Setting("SIGNUP_RATE", "10/minute", "Sign-ups one client may post to one site.", values.rates),
     Setting("PRIVACY_RATE", "5/hour",
-            "\"See or erase my data\" requests one client may post to one site.", _rate),
-    Setting("TRUSTED_PROXIES", _networks("127.0.0.1, ::1"),
+            "\"See or erase my data\" requests one client may post to one site.", values.rates),
+    Setting("TRUSTED_PROXIES", values.networks("127.0.0.1, ::1"),
             "Addresses whose X-Real-IP header names the client (comma-separated).",
-            _networks),
+            values.networks),
     Setting("ADMIN_HOST", "", "The host name that serves the admin area (off when empty)."),
     Setting("SECRET_KEY", None,
             "Signs form tokens, links and sessions. Default: generated once into the data "
             "dir (SQLite only: with a shared database every node needs the same key)."),
     Setting("MAIL_TRANSPORT", "folder",
             "How mail leaves: smtp, or folder (one .eml per message in $LANDINGPAD_DATA_DIR/mail).",
-            lambda raw: _choice(raw, ("smtp", "folder"))),
+            values.choice("smtp", "folder")),
     Setting("SMTP_HOST", "localhost", "SMTP server."),
-    Setting("SMTP_PORT", 25, "SMTP port.", _positive_int),
+    Setting("SMTP_PORT", 25, "SMTP port.", values.whole(1)),
     Setting("SMTP_USERNAME", "", "SMTP user (empty: no AUTH)."),
     Setting("SMTP_PASSWORD", "", "SMTP password."),
-    Setting("SMTP_STARTTLS", False, "Use STARTTLS.", _flag),
-    Setting("SMTP_SSL", False, "Connect with TLS from the start (port 465).", _flag),
-    Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", _positive_float),
+    Setting("SMTP_STARTTLS", False, "Use STARTTLS.", values.flag),
+    Setting("SMTP_SSL", False, "Connect with TLS from the start (port 465).", values.flag),
+    Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", values.number(0)),
     Setting("PUBLIC_SCHEME", "https", "Scheme of links in emails (unsubscribe, confirm).",
-            lambda raw: _choice(raw, ("https", "http"))),
+            values.choice("https", "http")),
     Setting("CONFIRM_MAX_AGE", 7 * 86400, "Seconds a double opt-in confirmation link stays valid.",
-            _positive_int),
+            values.whole(1)),
     Setting("CONFIRMS_PER_DAY", 3,
-            "Confirmation emails one address can get per day, whatever is posted.", _positive_int),
+            "Confirmation emails one address can get per day, whatever is posted.",
+            values.whole(1)),
     Setting("ACCESS_LINK_MAX_AGE", 86400,
-            "Seconds a \"see or erase my data\" link stays valid.", _positive_int),
+            "Seconds a \"see or erase my data\" link stays valid.", values.whole(1)),
     Setting("PURGE_UNCONFIRMED_DAYS", 7,
             "`purge` deletes double opt-in sign-ups never confirmed after this many days.",
-            _positive_int),
+            values.whole(1)),
     Setting("PURGE_UNSUBSCRIBED_DAYS", 30,
             "`purge` deletes unsubscribed sign-ups after this many days (their hash stays "
-            "suppressed).", _positive_int),
+            "suppressed).", values.whole(1)),
     Setting("PURGE_ANNOUNCEMENTS_DAYS", 180,
             "`purge` deletes announcements and their recipient lists after this many days.",
-            _positive_int),
+            values.whole(1)),
     Setting("MIN_FILL_SECONDS", 2.0,
             "A sign-up posted sooner than this after the page was served is treated as a bot.",
-            _positive_float),
-    Setting("FORM_MAX_AGE", 86400, "Seconds a served sign-up form stays valid.", _positive_int),
+            values.number(0)),
+    Setting("FORM_MAX_AGE", 86400, "Seconds a served sign-up form stays valid.", values.whole(1)),
     Setting("MAX_FORM_BYTES", 8192, "Largest public form body accepted (bytes); larger is 413.",
-            _positive_int),
+            values.whole(1)),
     Setting("PAGE_CACHE_SIZE", 1024,
             "Rendered landing pages kept in memory per process (0: render every request).",
-            _count),
+            values.whole(0)),
     Setting("SITES_CHECK_SECONDS", 1.0,
-            "How often (at most) the sites file is checked for changes.", _positive_float),
+            "How often (at most) the sites file is checked for changes.", values.number(0)),
     Setting("ASSET_STORE", "local",
             "Where uploaded logos live: local ($LANDINGPAD_DATA_DIR/assets) or s3.",
-            lambda raw: _choice(raw, ("local", "s3"))),
-    Setting("S3_BUCKET", "", "The bucket (with ASSET_STORE=s3).", _bucket),
-    Setting("S3_PREFIX", "", "Key prefix inside the bucket, e.g. landingpad/.", _prefix),
+            values.choice("local", "s3")),
+    Setting("S3_BUCKET", "", "The bucket (with ASSET_STORE=s3).", values.bucket),
+    Setting("S3_PREFIX", "", "Key prefix inside the bucket, e.g. landingpad/.", values.key_prefix),
     Setting("S3_ENDPOINT_URL", "",
             "An S3-compatible server's URL (empty: AWS). Credentials: boto3's usual chain.",
-            _http_url),
+            values.http_url),
     Setting("S3_ACL", "", "Canned ACL for new objects (empty: none; new AWS buckets refuse "
-            "ACLs).", lambda raw: _choice(raw, _CANNED_ACLS)),
-    Setting("ASSET_MAX_BYTES", 2 * 1024 * 1024, "Largest logo upload (bytes).", _positive_int),
+            "ACLs).", values.choice(*_CANNED_ACLS)),
+    Setting("ASSET_MAX_BYTES", 2 * 1024 * 1024, "Largest logo upload (bytes).", values.whole(1)),
     Setting("ASSET_MAX_PIXELS", 16_777_216, "Most pixels (width x height) in a logo.",
-            _positive_int),
+            values.whole(1)),
     Setting("ACME_DIRECTORY", LETS_ENCRYPT,
             "The ACME directory certificates are ordered from (empty: no automatic "
             "certificates). Let's Encrypt's staging: "
             "https://acme-staging-v02.api.letsencrypt.org/directory.",
-            _acme_directory, empty_is_value=True),
+            values.https_url_or_empty, empty_is_value=True),
     Setting("ACME_EMAIL", "", "The address the CA may write to about the ACME account "
-            "(also where certificate alerts go when a site has no LANDING_EMAIL).", _address),
+            "(also where certificate alerts go when a site has no LANDING_EMAIL).", values.email),
     Setting("ACME_CA_BUNDLE", "",
             "A PEM file trusted for the ACME server's own HTTPS (private and test CAs; "
-            "empty: the system's trust store).", _pem_file),
+            "empty: the system's trust store).", values.pem_file),
     Setting("ACME_EAB_KID", "", "External Account Binding key id, for CAs that need one."),
     Setting("ACME_EAB_HMAC_KEY", "", "External Account Binding HMAC key (base64url).",
-            _eab_hmac_key),
+            values.base64url),
     Setting("ACME_HTTP_PORT", 80,
-            "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.", _port),
+            "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.",
+            values.port),
     Setting("ACME_ORDER_RATE", "300 per 3 hours",
-            "New certificate orders the CA allows per account.", _one_rate),
+            "New certificate orders the CA allows per account.", values.one_rate),
     Setting("ACME_DOMAIN_RATE", "50 per 7 days",
-            "Certificates the CA allows per registered domain.", _one_rate),
+            "Certificates the CA allows per registered domain.", values.one_rate),
     Setting("ACME_DUPLICATE_RATE", "5 per 7 days",
-            "Certificates the CA allows for the very same host name.", _one_rate),
+            "Certificates the CA allows for the very same host name.", values.one_rate),
     Setting("ACME_FAILURE_RATE", "5 per hour",
-            "Failed validations the CA allows per host name.", _one_rate),
+            "Failed validations the CA allows per host name.", values.one_rate),
     Setting("DNS_SERVER", "",
             "IP:port of the resolver for landingpad's own DNS look-ups (empty: the system's).",
-            _dns_server),
+            values.resolver),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -324,38 +174,38 @@ def load(overrides: Mapping[str, Any] | None = None,
     """
     environ = os.environ if environ is None else environ
     overrides = dict(overrides or {})
-    values: dict[str, Any] = {}
+    resolved: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.name in overrides:
-            values[setting.name] = overrides.pop(setting.name)
+            resolved[setting.name] = overrides.pop(setting.name)
             continue
         raw = environ.get(setting.env_name)
         if raw is None or (raw == "" and not setting.empty_is_value):
-            values[setting.name] = setting.default
+            resolved[setting.name] = setting.default
             continue
         try:
-            values[setting.name] = setting.parse(raw)
+            resolved[setting.name] = setting.parse(raw)
         except ValueError as exc:
             raise SettingsError(f"{setting.env_name}={raw!r}: {exc}") from None
 
-    data_dir = Path(values["DATA_DIR"]).resolve()
-    values["DATA_DIR"] = data_dir
-    values["SITES"] = Path(values["SITES"] or data_dir / "sites.toml")
-    values["DEPLOY_DIR"] = Path(values["DEPLOY_DIR"] or data_dir / "deploy").resolve()
-    values["NGINX_CONF"] = Path(values["NGINX_CONF"] or values["DEPLOY_DIR"] / "nginx.conf")
-    if bool(values["ACME_EAB_KID"]) != bool(values["ACME_EAB_HMAC_KEY"]):
+    data_dir = Path(resolved["DATA_DIR"]).resolve()
+    resolved["DATA_DIR"] = data_dir
+    resolved["SITES"] = Path(resolved["SITES"] or data_dir / "sites.toml")
+    resolved["DEPLOY_DIR"] = Path(resolved["DEPLOY_DIR"] or data_dir / "deploy").resolve()
+    resolved["NGINX_CONF"] = Path(resolved["NGINX_CONF"] or resolved["DEPLOY_DIR"] / "nginx.conf")
+    if bool(resolved["ACME_EAB_KID"]) != bool(resolved["ACME_EAB_HMAC_KEY"]):
         raise SettingsError("External Account Binding needs both LANDINGPAD_ACME_EAB_KID "
                             "and LANDINGPAD_ACME_EAB_HMAC_KEY")
-    if values["ASSET_STORE"] == "s3" and not values["S3_BUCKET"]:
+    if resolved["ASSET_STORE"] == "s3" and not resolved["S3_BUCKET"]:
         raise SettingsError("LANDINGPAD_ASSET_STORE=s3 needs LANDINGPAD_S3_BUCKET")
-    if not values["DATABASE_URL"]:
-        values["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
-    elif not values["SECRET_KEY"] and not values["DATABASE_URL"].startswith("sqlite"):
+    if not resolved["DATABASE_URL"]:
+        resolved["DATABASE_URL"] = f"sqlite:///{data_dir / 'landingpad.db'}"
+    elif not resolved["SECRET_KEY"] and not resolved["DATABASE_URL"].startswith("sqlite"):
         # A key generated per node would break sessions and links between nodes.
         raise SettingsError("with a shared DATABASE_URL, set LANDINGPAD_SECRET_KEY "
                             "(the same on every node), e.g. from: openssl rand -hex 32")
-    values.update(overrides)  # anything else (e.g. TESTING) passes through to Flask
-    return values
+    resolved.update(overrides)  # anything else (e.g. TESTING) passes through to Flask
+    return resolved
 
 
 def secret_key(data_dir: Path) -> str:

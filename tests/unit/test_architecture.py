@@ -23,7 +23,7 @@ import landingpad
 from landingpad.web.app import FEATURES
 
 PACKAGE = Path(landingpad.__file__).parent
-CORE = {"settings", "sites", "storage", "mail", "web", "files", "logs", "cli", "public",
+CORE = {"settings", "sites", "storage", "mail", "web", "files", "logs", "cli", "public", "values",
         "wsgi"}
 
 

@@ -96,11 +96,6 @@ def asset_url(key: str) -> str:
     return f"/assets/{key}"
 
 
-def key_from_url(url: str) -> str | None:
-    key = url.removeprefix("/assets/")
-    return key if url.startswith("/assets/") and is_key(key) else None
-
-
 @dataclass
 class Stored:
     stream: BinaryIO

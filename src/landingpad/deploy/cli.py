@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from landingpad.files import PASSAGE_DIR, SHARED_DIR, make_dir, write_atomic
 from landingpad.sites import get_registry
 from landingpad.sites.edit import add_site, remove_site
 from landingpad.sites.host import InvalidHost, normalize_host
-from landingpad.sites.site import parse_value
+from landingpad.sites.site import FIELDS_BY_KEY, SITE_FIELDS, SiteField, parse_value
 from landingpad.sites.sitesfile import load_sites
 
 
@@ -147,22 +147,60 @@ def _hostname(value: str, hint: str) -> str:
                                  param_hint=hint) from None
 
 
-def site_values(fields: dict[str, Any], hint: str = "") -> dict[str, Any]:
-    """Turn CLI/CSV fields into checked sites-file values (BadParameter on a bad one)."""
-    values: dict[str, Any] = {}
+# Every site field is an option of `domain add` and a column of `domain import`, named after
+# its key: LANDING_DOUBLE_OPTIN -> --double-optin and column double_optin. LANDING_DOMAIN is
+# the DOMAIN argument and the domain column (a site's table in the sites file is named after
+# its domain, so the key itself is never written there).
+def _option(key: str) -> str:
+    return "--" + key.removeprefix("LANDING_").lower().replace("_", "-")
+
+
+def _column(key: str) -> str:
+    return key.removeprefix("LANDING_").lower()
+
+
+FIELDS = tuple(f for f in SITE_FIELDS if f.key != "LANDING_DOMAIN")
+COLUMNS = {_column(f.key): f.key for f in FIELDS}
+
+
+def _is_flag(f: SiteField) -> bool:
+    return isinstance(f.default, bool)
+
+
+def _is_list(f: SiteField) -> bool:
+    return isinstance(f.default, tuple)
+
+
+def site_values(fields: Mapping[str, Any], name_of: Callable[[str], str],
+                at: str = "") -> dict[str, Any]:
+    """Parse LANDING_* values given as options or CSV cells, with the sites file's parsers.
+
+    None, "" and () mean "not given" (the site takes the defaults). A bad value raises
+    BadParameter naming ``at``, the option or column (``name_of(key)``) and the key;
+    nothing has been written yet.
+    """
+    parsed: dict[str, Any] = {}
     for key, raw in fields.items():
         if raw in (None, "", ()):
             continue
-        if key == "aliases":
-            values["aliases"] = [_hostname(a, hint or "--alias") for a in raw]
-        elif key in ("tls_certificate", "tls_certificate_key"):
-            values[key] = str(raw)
-        else:
-            try:
-                values[key] = parse_value(key, raw)
-            except ValueError as exc:
-                raise click.BadParameter(f"{key}: {exc}", param_hint=hint or None) from None
-    return values
+        try:
+            parsed[key] = parse_value(key, raw)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"{at}{name_of(key)} ({key})") from None
+    return parsed
+
+
+def _extras(aliases: Sequence[str], cert: str | None, key: str | None,
+            hint: str) -> dict[str, Any]:
+    """The sites file's keys that are not site fields: aliases and an owner's certificate."""
+    extras: dict[str, Any] = {}
+    if aliases:
+        extras["aliases"] = [_hostname(a, hint) for a in aliases]
+    if cert:
+        extras["tls_certificate"] = str(cert)
+    if key:
+        extras["tls_certificate_key"] = str(key)
+    return extras
 
 
 def _apply(load_app, edit: Callable[[str], str]) -> None:  # noqa: ANN001
@@ -175,35 +213,36 @@ def _apply(load_app, edit: Callable[[str], str]) -> None:  # noqa: ANN001
         click.echo(message)
 
 
+def _site_field_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per site field, in the table's order; its parameter is named by the key."""
+    for f in reversed(FIELDS):
+        name = _option(f.key)
+        if _is_flag(f):
+            decls = [f"{name}/--no-{name[2:]}", f.key]
+            command = click.option(*decls, default=None, help=f.help)(command)
+        else:
+            extra = " Here: comma-separated." if _is_list(f) else ""
+            command = click.option(name, f.key, metavar="TEXT", help=f.help + extra)(command)
+    return command
+
+
 @domain.command("add")
 @click.argument("name", metavar="DOMAIN")
-@click.option("--title", help="Page title.")
-@click.option("--email", help="Owner's contact address.")
-@click.option("--tagline", help="One line under the title.")
-@click.option("--interests", help="Comma-separated checkbox options.")
-@click.option("--accent", help="Accent colour (#rrggbb).")
-@click.option("--lang", help="Language tag.")
-@click.option("--logo", help="Logo path on the site.")
-@click.option("--double-optin/--no-double-optin", default=None)
-@click.option("--hsts/--no-hsts", default=None,
-              help="Send HSTS on the site's HTTPS responses (off by default: browsers would "
-                   "refuse plain HTTP to the domain for a year, even after it is sold).")
+@_site_field_options
 @click.option("--alias", "aliases", multiple=True, help="Another host name (repeatable).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="TLS certificate (PEM) path.")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="TLS key path.")
 @pass_app
-def domain_add(load_app, name: str, **opts: Any) -> None:  # noqa: ANN001
-    """Add DOMAIN: write the sites file and nginx map, nginx -t, reload (or roll back)."""
+def domain_add(load_app, name: str, aliases: tuple[str, ...], tls_cert: str | None,  # noqa: ANN001
+               tls_key: str | None, **fields: Any) -> None:
+    """Add DOMAIN: write the sites file and nginx map, nginx -t, reload (or roll back).
+
+    Every per-site setting has its option (LANDING_FROM: --from); unset ones take the
+    sites file's [defaults], then the built-in ones.
+    """
     domain_name = _hostname(name, "DOMAIN")
-    values = site_values({
-        "LANDING_TITLE": opts["title"], "LANDING_EMAIL": opts["email"],
-        "LANDING_TAGLINE": opts["tagline"], "LANDING_INTERESTS": opts["interests"],
-        "LANDING_ACCENT": opts["accent"], "LANDING_LANG": opts["lang"],
-        "LANDING_LOGO": opts["logo"], "LANDING_DOUBLE_OPTIN": opts["double_optin"],
-        "LANDING_HSTS": opts["hsts"],
-        "aliases": opts["aliases"], "tls_certificate": opts["tls_cert"],
-        "tls_certificate_key": opts["tls_key"],
-    })
+    values = site_values(fields, _option)
+    values.update(_extras(aliases, tls_cert, tls_key, "--alias"))
     _apply(load_app, lambda text: add_site(text, domain_name, values))
     click.echo(f"added {domain_name}")
 
@@ -218,9 +257,7 @@ def domain_remove(load_app, name: str) -> None:  # noqa: ANN001
     click.echo(f"removed {domain_name}")
 
 
-IMPORT_COLUMNS = {"domain": None, "title": "LANDING_TITLE", "email": "LANDING_EMAIL",
-                  "tagline": "LANDING_TAGLINE", "interests": "LANDING_INTERESTS",
-                  "accent": "LANDING_ACCENT", "lang": "LANDING_LANG", "aliases": "aliases"}
+IMPORT_COLUMNS = ("domain", *COLUMNS, "aliases")
 
 
 @domain.command("import")
@@ -229,8 +266,9 @@ IMPORT_COLUMNS = {"domain": None, "title": "LANDING_TITLE", "email": "LANDING_EM
 def domain_import(load_app, csv_file) -> None:  # noqa: ANN001
     """Add many domains from a CSV file, all or nothing.
 
-    Columns (header row): domain, and optionally title, email, tagline,
-    interests and aliases (both ';'-separated), accent, lang.
+    Columns (header row): domain, and optionally one per per-site setting, named
+    after it (LANDING_DOUBLE_OPTIN: double_optin), and aliases. Lists (interests,
+    aliases) are ';'-separated; an empty cell takes the defaults.
     """
     reader = csv.DictReader(csv_file)
     unknown = set(reader.fieldnames or []) - set(IMPORT_COLUMNS)
@@ -242,15 +280,17 @@ def domain_import(load_app, csv_file) -> None:  # noqa: ANN001
     seen: set[str] = set()
     for number, row in enumerate(reader, start=2):
         hint = f"line {number}"
-        name = _hostname((row.get("domain") or "").strip(), hint)
+        name = _hostname(_cell(row, "domain"), hint)
         if name in seen:
             raise click.ClickException(f"{hint}: {name} appears twice")
         seen.add(name)
-        fields = {key: (row.get(column) or "").strip() for column, key in IMPORT_COLUMNS.items()
-                  if key}
-        for key in ("LANDING_INTERESTS", "aliases"):
-            fields[key] = tuple(p.strip() for p in fields[key].split(";") if p.strip())
-        rows.append((name, site_values(fields, hint)))
+        fields: dict[str, Any] = {}
+        for column, key in COLUMNS.items():
+            cell = _cell(row, column)
+            fields[key] = _split(cell) if _is_list(FIELDS_BY_KEY[key]) else cell
+        values = site_values(fields, lambda key: f"column {_column(key)}", at=f"{hint}, ")
+        values.update(_extras(_split(_cell(row, "aliases")), None, None, f"{hint}, column aliases"))
+        rows.append((name, values))
 
     def edit(text: str) -> str:
         for name, values in rows:
@@ -259,3 +299,12 @@ def domain_import(load_app, csv_file) -> None:  # noqa: ANN001
 
     _apply(load_app, edit)
     click.echo(f"imported {len(rows)} domains")
+
+
+def _cell(row: Mapping[str, str | None], column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def _split(cell: str) -> tuple[str, ...]:
+    """A ';'-separated list cell (commas may be part of a name in a CSV file)."""
+    return tuple(p.strip() for p in cell.split(";") if p.strip())

@@ -1,4 +1,9 @@
-"""Privacy: the per-site privacy notice (access, erasure and unsubscribe come later)."""
+"""Privacy: the per-site privacy notice and unsubscribe links (here).
+
+A visitor's own data (ask by address, see, download, erase) is in access.py;
+forgetting an address and purging old data in erasure.py, with the ``forget``
+and ``purge`` commands in cli.py.
+"""
 
 from __future__ import annotations
 

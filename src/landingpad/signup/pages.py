@@ -130,9 +130,6 @@ class PageCache:
             self._pages[site] = page
         return page
 
-    def clear(self) -> None:
-        self._pages.clear()
-
 
 class LandingFastPath:
     """WSGI middleware: answers ``GET /`` from the page cache without entering Flask.

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Executable, bindparam, exists, func, select
+from sqlalchemy import Connection, Engine, Executable, bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -194,13 +194,6 @@ def iter_signups(session: Session, site: str | None = None,
     if site is not None:
         query = query.where(Signup.site == site)
     yield from session.scalars(query.execution_options(yield_per=batch))
-
-
-def count_signups(session: Session, site: str | None = None) -> int:
-    query = select(func.count()).select_from(Signup)
-    if site is not None:
-        query = query.where(Signup.site == site)
-    return session.scalar(query) or 0
 
 
 def link_key_of(session: Session, signup_id: int) -> str | None:

@@ -180,13 +180,13 @@ CLIMBING_KEYS = [
 
 @pytest.mark.parametrize("key", CLIMBING_KEYS)
 def test_the_one_key_validator_refuses_keys_that_could_leave_the_store(key):
-    from landingpad.assets.store import BadKey, check_key, is_key, key_from_url
+    from landingpad.assets.store import BadKey, check_key, is_key
 
     with pytest.raises(BadKey):
         check_key(key)
     with pytest.raises(BadKey):
         check_key(key, incoming=True)
-    assert not is_key(key) and key_from_url(f"/assets/{key}") is None
+    assert not is_key(key)
 
 
 @pytest.mark.parametrize("key", [*CLIMBING_KEYS, f"incoming/../{HEX}", f"incoming/..{HEX}"])

@@ -42,8 +42,7 @@ def test_public_pages_describe_themselves_for_search_and_link_previews(client, p
 
 
 def test_an_alias_and_the_scheme_setting_give_the_canonical_absolute_urls(app, client):
-    app.config["PUBLIC_SCHEME"] = "http"
-    app.extensions["landingpad.pages"].clear()
+    app.config["PUBLIC_SCHEME"] = "http"  # before the first request: pages are cached
     page = client.get("/", headers={"Host": "www.coffee.test"}).get_data(as_text=True)
     assert meta(page, "property", "og:url") == "http://coffee.test/"
     assert meta(page, "property", "og:image") == "http://coffee.test/social.png"

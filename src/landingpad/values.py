@@ -1,0 +1,304 @@
+"""The kinds of values settings are made of: one parser per kind, one wording per mistake.
+
+Both declarative tables read their values with these: the install's settings
+(``settings.SETTINGS``, from environment variables) and the per-site fields
+(``sites.site.SITE_FIELDS``, from the sites file, nginx params, ``domain add``
+options and CSV cells). A parser takes the raw value, a string or a TOML value,
+and returns the parsed value or raises ValueError with a short reason a person
+can act on; the caller adds which variable, key, option or column it was.
+
+Every text value first passes one check (``text``), so a line break is refused
+with the same words wherever it is typed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+from landingpad.files import UnsafePath, safe_relative_path, safe_url_path
+
+Parser = Callable[[Any], Any]
+
+# Control characters (C0, DEL, C1 with NEL U+0085) and Unicode's line and paragraph
+# separators: each is a line break to some reader (str.splitlines, mail clients, logs,
+# nginx params). Lone surrogates can't even be written as UTF-8.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+# -- the kinds both tables use --------------------------------------------------------
+
+def text(limit: int | None = None, *, strip: bool = True) -> Callable[[Any], str]:
+    """A parser for one line of text, at most ``limit`` characters.
+
+    ``strip=False`` keeps outer spaces (a password may end in one).
+    """
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if strip:
+            value = value.strip()
+        found = CONTROL.search(value)
+        if found:
+            raise ValueError("must not contain control characters or line breaks "
+                             f"(found U+{ord(found.group()):04X})")
+        if limit is not None and len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return parse
+
+
+_line = text(strip=False)  # the first check of every other string kind
+
+
+def flag(value: Any) -> bool:
+    """true/false, yes/no, on/off, 1/0 (any case), or a TOML boolean."""
+    if isinstance(value, bool):
+        return value
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def whole(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], int]:
+    """A parser for a whole number in [minimum, maximum]."""
+    wanted = (f"must be a whole number from {minimum} to {maximum}" if maximum is not None
+              else f"must be a whole number >= {minimum}")
+
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and _WHOLE.fullmatch(_line(value).strip()):
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum \
+                or (maximum is not None and value > maximum):
+            raise ValueError(wanted)
+        return value
+
+    return parse
+
+
+def number(minimum: float = 0) -> Callable[[Any], float]:
+    """A parser for a finite number >= minimum (seconds, say)."""
+    wanted = f"must be a number >= {minimum:g}"
+
+    def parse(value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = float(_line(value))
+            except ValueError:
+                raise ValueError(wanted) from None
+        if not isinstance(value, int | float) or isinstance(value, bool) \
+                or not math.isfinite(value) or value < minimum:
+            raise ValueError(wanted)
+        return float(value)
+
+    return parse
+
+
+def choice(*allowed: str) -> Callable[[Any], str]:
+    """A parser for one word of ``allowed``."""
+    def parse(value: Any) -> str:
+        if _line(value) not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def email(value: Any) -> str:
+    """An email address in its normal form (syntax only, no DNS), or "" for none."""
+    value = text(254)(value)
+    if not value:
+        return ""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+# -- per-site kinds ------------------------------------------------------------------
+
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_LANG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+# Same-origin paths only: a logo must never make a visitor contact a third party.
+_LOCAL_PATH = re.compile(r"/(?!/)[A-Za-z0-9/._~%+-]{0,500}")
+
+
+def names(each: int = 80, most: int = 20) -> Callable[[Any], tuple[str, ...]]:
+    """A parser for a list of distinct names: a list, a JSON array or comma-separated text."""
+    one = text(each)
+
+    def parse(value: Any) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = value.strip()
+            # nginx params are strings: a JSON array, or a comma-separated list.
+            if value.startswith("["):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    raise ValueError("must be a JSON array of strings or comma-separated") \
+                        from None
+            else:
+                value = [part for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a list of strings")
+        items = tuple(one(item) for item in value)
+        if any(not item for item in items):
+            raise ValueError("must not contain empty names")
+        if len(set(items)) != len(items):
+            raise ValueError("must not repeat a name")
+        if len(items) > most:
+            raise ValueError(f"must have at most {most} entries")
+        return items
+
+    return parse
+
+
+def colour(value: Any) -> str:
+    value = text(7)(value)
+    if not _COLOUR.fullmatch(value):
+        raise ValueError("must be a colour like #2a6df4")
+    return value.lower()
+
+
+def language(value: Any) -> str:
+    value = text(35)(value)
+    if not _LANG.fullmatch(value):
+        raise ValueError("must be a language tag like en or pt-BR")
+    return value
+
+
+def local_path(value: Any) -> str:
+    """A path on the site itself (never another origin), or "" for none."""
+    value = text(500)(value)
+    if value and not _LOCAL_PATH.fullmatch(value):
+        raise ValueError("must be a path on the site itself, like /assets/logo.png")
+    if value:
+        try:  # the same check as asset keys: no "..", ".", "//" or encoded tricks
+            safe_url_path(value)
+        except (UnsafePath, UnicodeDecodeError):
+            raise ValueError("must be a plain path on the site itself, without '.' or '..' "
+                             "parts, like /assets/logo.png") from None
+    return value
+
+
+# -- install kinds -------------------------------------------------------------------
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+port = whole(1, 65535)
+
+
+def bucket(value: Any) -> str:
+    if not _BUCKET.fullmatch(_line(value)) or ".." in value:
+        raise ValueError("must be an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'")
+    return value
+
+
+def key_prefix(value: Any) -> str:
+    """A key prefix like "assets/": no leading slash, no "." or "..", always ends in "/"."""
+    value = _line(value)
+    try:
+        safe_relative_path(value.rstrip("/"))  # the one check for paths that must not climb
+    except UnsafePath:
+        raise ValueError("must be a relative key prefix of letters, digits, '._-/' "
+                         "without '.' or '..' parts") from None
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", value):
+        raise ValueError("must be a relative key prefix of letters, digits, '._-/'")
+    return value.rstrip("/") + "/"
+
+
+def http_url(value: Any) -> str:
+    """A plain http(s)://host[:port] URL, without a trailing slash."""
+    value = _line(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or any(c in value for c in ' "$;{}'):
+        raise ValueError("must be a plain http(s)://host[:port] URL")
+    return value.rstrip("/")
+
+
+def https_url_or_empty(value: Any) -> str:
+    """An https:// URL, or "" (the feature is off)."""
+    if _line(value) == "":
+        return ""
+    url = http_url(value)
+    if not url.startswith("https://"):
+        raise ValueError("must be an https:// URL (or empty: off)")
+    return url
+
+
+def redis_url(value: Any) -> str:
+    value = _line(value)
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix") or " " in value:
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
+def rates(value: Any) -> str:
+    """One or more rate limits, like "6/minute;50/day" (the limits library's syntax)."""
+    from limits import parse_many  # the limits library is slow to import
+
+    value = _line(value)
+    try:
+        if parse_many(value):
+            return value
+    except ValueError:
+        pass
+    raise ValueError("must be a rate like 6/minute or 100 per hour (several: 6/minute;50/day)")
+
+
+def one_rate(value: Any) -> str:
+    """One limit, like "300 per 3 hours" (a CA's limits are one window each)."""
+    if ";" in _line(value) or "," in value:
+        raise ValueError("must be one rate like 300 per 3 hours (not several)")
+    return rates(value)
+
+
+def networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated IP addresses or networks."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in _line(value).split(",")
+                     if part.strip())
+    except ValueError:
+        raise ValueError("must be IP addresses or networks, comma-separated, "
+                         "like 127.0.0.1, 10.0.0.0/8") from None
+
+
+def resolver(value: Any) -> str:
+    """host:port or [v6]:port of a DNS resolver, by address (a name would need a resolver)."""
+    host, sep, port_text = _line(value).rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        port(port_text)
+    except ValueError:
+        raise ValueError("must be a resolver's IP:port, like 127.0.0.1:53 or [::1]:53") \
+            from None
+    if not sep:
+        raise ValueError("must be a resolver's IP:port, like 127.0.0.1:53 or [::1]:53")
+    return value
+
+
+def pem_file(value: Any) -> str:
+    """An existing file, as an absolute path."""
+    path = Path(_line(value))
+    if not path.is_file():
+        raise ValueError("must be an existing PEM file")
+    return str(path.resolve())
+
+
+def base64url(value: Any) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", _line(value)):
+        raise ValueError("must be base64url text (A-Z, a-z, 0-9, '-', '_', '=' at the end)")
+    return value
