@@ -26,6 +26,7 @@ class SinkHandler:
         self.drop_after_data: set[str] = set()  # take the message, then hang up
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
+        self.peers: list[tuple[str, int]] = []  # the client's address: one per connection
 
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0]
@@ -40,6 +41,7 @@ class SinkHandler:
             self.messages.append(email.message_from_bytes(envelope.content))
             self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.peers.append(tuple(session.peer))
             self.times.append(time.monotonic())
             if rcpt in self.drop_after_data:
                 self.drop_after_data.discard(rcpt)
@@ -54,12 +56,14 @@ class SinkHandler:
 
 
 class Sink:
-    def __init__(self, smtputf8: bool = False) -> None:
+    def __init__(self, smtputf8: bool = False, idle_timeout: float = 300.0) -> None:
         self.handler = SinkHandler()
         self.port = free_port()
         # smtputf8: offer SMTPUTF8 (RFC 6531), as most big providers do; off by default.
+        # idle_timeout: hang up on a client silent this long (as servers do; RFC 5321's
+        # minimum is 5 minutes, aiosmtpd's default).
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
-                                     enable_SMTPUTF8=smtputf8)
+                                     enable_SMTPUTF8=smtputf8, timeout=idle_timeout)
 
     def __enter__(self) -> Sink:
         self.controller.start()

@@ -43,12 +43,13 @@ def send_test_copy(announcement: object, to: str) -> None:
 
     The same headers (List-Unsubscribe included), footer and signature as the
     recipients' copies; only the unsubscribe link leads nowhere (no sign-up is
-    behind it). Raises DeliveryError when the transport refuses it.
+    behind it). Sent now, through the app's outbox (the owner waits to see whether
+    it went): raises DeliveryError when the transport refuses it.
     """
     import uuid
 
     from landingpad.mail.message import build_message
-    from landingpad.mail.transports import make_transport
+    from landingpad.mail.outbox import get_outbox
     from landingpad.sites import get_registry
 
     site = get_registry().site_for_host(announcement.sites[0])
@@ -56,8 +57,4 @@ def send_test_copy(announcement: object, to: str) -> None:
     text, html = render_email(site, announcement.subject, announcement.body_markdown, url)
     message = build_message(site, to, f"[TEST] {announcement.subject}", text, html,
                             f"<test-{uuid.uuid4().hex}@{site.domain}>", url)
-    transport = make_transport(current_app.config)
-    try:
-        transport.send(message)
-    finally:
-        transport.close()
+    get_outbox().send(message)

@@ -85,17 +85,31 @@ def _warn_unsigned(domain: str) -> None:
 
 
 class Signer:
-    """Turns a message into the bytes to send, signed when its From domain has a key."""
+    """Turns a message into the bytes to send, signed when its From domain has a key.
+
+    It lives as long as the app (mail.outbox): a key is read again when its file
+    appears, changes or goes, so `dkim generate` needs no restart. One stat per mail.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._keys: dict[str, bytes | None] = {}
+        # domain -> (the key file's mtime or None, its bytes or None)
+        self._keys: dict[str, tuple[int | None, bytes | None]] = {}
 
     def _key(self, domain: str) -> bytes | None:
-        if domain not in self._keys:
-            path = key_path(self.folder, domain)
-            self._keys[domain] = path.read_bytes() if path.exists() else None
-        return self._keys[domain]
+        path = key_path(self.folder, domain)
+        try:
+            stamp: int | None = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        cached = self._keys.get(domain)
+        if cached is None or cached[0] != stamp:
+            try:
+                key = path.read_bytes() if stamp is not None else None
+            except FileNotFoundError:  # deleted between the stat and the read
+                key = None
+            cached = self._keys[domain] = (stamp, key)
+        return cached[1]
 
     def __call__(self, message: EmailMessage) -> bytes:
         [sender] = message["From"].addresses  # build_message makes exactly one

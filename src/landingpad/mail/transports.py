@@ -1,28 +1,39 @@
 """Two ways out for mail, chosen by LANDINGPAD_MAIL_TRANSPORT (warehouse's service pattern).
 
-Every failure says which of three things happened, because the announcement
-sender must never guess: ``temporary`` (not sent; try later), ``permanent``
-(refused for good), or ``unknown`` (the server may have taken it).
+Every failure says which of three things happened (FailureKind), because the
+announcement sender must never guess. Mail goes out through mail.outbox, which
+owns the transports; make_transport is how it (or a batch) gets one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import select
 import smtplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+
+class FailureKind(StrEnum):
+    """What a failed delivery means for the message (a StrEnum: it logs and compares
+    as its value, so ``kind == "temporary"`` keeps working)."""
+
+    TEMPORARY = "temporary"  # not sent; try later
+    PERMANENT = "permanent"  # refused for good
+    UNKNOWN = "unknown"      # the connection broke mid-message: the server may have it
 
 
 class DeliveryError(Exception):
-    def __init__(self, kind: str, reply: str) -> None:
-        super().__init__(f"{kind}: {reply}")
-        self.kind = kind  # "temporary" | "permanent" | "unknown"
+    def __init__(self, kind: FailureKind | str, reply: str) -> None:
+        self.kind = FailureKind(kind)  # a wrong string fails here, not in a comparison
         self.reply = reply
+        super().__init__(f"{self.kind}: {reply}")
 
 
 # Called once the server has taken the envelope and before the first byte of the message
@@ -43,12 +54,27 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def _closed_by_server(smtp: smtplib.SMTP) -> bool:
+    """Whether an idle connection has something to read: the server hung up (its idle
+    timeout, a restart) or said 421 before doing so. Costs no round trip, so it runs
+    before every reuse; sending on such a connection would make a mail "unknown" that
+    the server never saw."""
+    if smtp.sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([smtp.sock], [], [], 0)
+    except (OSError, ValueError):  # closed under us
+        return True
+    return bool(readable)
+
+
 def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
 
 
 class SMTPTransport:
-    """One reused connection; a stale one is checked with NOOP before use."""
+    """One reused connection; one the server closed is replaced before use, and one idle
+    a while is checked with NOOP (a silently dead path says nothing until asked)."""
 
     IDLE_CHECK = 5.0
 
@@ -74,11 +100,14 @@ class SMTPTransport:
             if self.username:
                 smtp.login(self.username, self.password)
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError("temporary", f"cannot connect to {self.host}:{self.port}: "
-                                f"{exc}") from None
+            raise DeliveryError(FailureKind.TEMPORARY,
+                                f"cannot connect to {self.host}:{self.port}: {exc}") from None
         return smtp
 
     def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and _closed_by_server(self._smtp):
+            self._smtp.close()  # no QUIT: nobody is listening for it
+            self._smtp = None
         if self._smtp is not None and time.monotonic() - self._last_used > self.IDLE_CHECK:
             try:
                 if self._smtp.noop()[0] != 250:
@@ -119,11 +148,11 @@ class SMTPTransport:
                 offered = smtp.has_extn("smtputf8")
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                raise DeliveryError("temporary", f"EHLO failed: {exc!r}") from None
+                raise DeliveryError(FailureKind.TEMPORARY, f"EHLO failed: {exc!r}") from None
             if not offered:
-                raise DeliveryError("permanent", "the mail server does not offer SMTPUTF8, "
-                                    "needed for an address with non-ASCII characters "
-                                    "before the @")
+                raise DeliveryError(FailureKind.PERMANENT,
+                                    "the mail server does not offer SMTPUTF8, needed for an "
+                                    "address with non-ASCII characters before the @")
             options = ["SMTPUTF8"]
         try:
             if before_data is None and before_reply is None:
@@ -139,7 +168,8 @@ class SMTPTransport:
         except (OSError, smtplib.SMTPException) as exc:
             # The connection broke mid-transaction: the server may have the message.
             self.close()
-            raise DeliveryError("unknown", f"connection lost while sending: {exc!r}") from None
+            raise DeliveryError(FailureKind.UNKNOWN,
+                                f"connection lost while sending: {exc!r}") from None
         finally:
             self._last_used = time.monotonic()
 
@@ -184,7 +214,8 @@ class SMTPTransport:
             self._smtp.rset()
         except (OSError, smtplib.SMTPException, AttributeError):
             self.close()
-        return DeliveryError("temporary" if 400 <= code < 500 else "permanent", _reply(code, text))
+        kind = FailureKind.TEMPORARY if 400 <= code < 500 else FailureKind.PERMANENT
+        return DeliveryError(kind, _reply(code, text))
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -227,10 +258,18 @@ class FolderTransport:
         pass
 
 
-def make_transport(config: dict) -> Transport:
-    from landingpad.mail.dkim import Signer
+# The settings a transport is made from (mail.outbox makes a new one when they change).
+TRANSPORT_SETTINGS = ("MAIL_TRANSPORT", "SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME",
+                      "SMTP_PASSWORD", "SMTP_STARTTLS", "SMTP_SSL", "SMTP_TIMEOUT", "DATA_DIR")
 
-    signer = Signer(Path(config["DATA_DIR"]) / "dkim")
+
+def make_transport(config: Mapping[str, Any],
+                   signer: Callable[[EmailMessage], bytes] | None = None) -> Transport:
+    """The transport the settings name; ``signer`` (the outbox's) turns a message into bytes."""
+    if signer is None:
+        from landingpad.mail.dkim import Signer
+
+        signer = Signer(Path(config["DATA_DIR"]) / "dkim")
     if config["MAIL_TRANSPORT"] == "smtp":
         return SMTPTransport(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
                              config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_SSL"],

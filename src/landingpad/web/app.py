@@ -15,7 +15,7 @@ from flask import Flask, Response, g, render_template
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from landingpad import settings, sites, storage
+from landingpad import mail, settings, sites, storage
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.web import compress, headers
 from landingpad.web.style import site_style
@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_templates(app)
     storage.init_app(app)
     sites.init_app(app)
+    mail.init_app(app)  # the one outbox every mail goes through
     headers.init_app(app)
     # Public responses only: the admin app, dispatched to by its feature, is never
     # compressed (its pages hold CSRF tokens and echo input: BREACH).
