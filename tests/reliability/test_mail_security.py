@@ -19,6 +19,7 @@ import dkim
 import pytest
 
 from landingpad import create_app
+from landingpad.announce import send_announcement as send
 from landingpad.announce.compose import send_test_copy
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement
@@ -27,7 +28,6 @@ from landingpad.storage.types import utcnow
 from tests.functional.conftest import start_stack
 from tests.servers import request
 from tests.smtp_sink import Sink
-from tests.unit.announce.test_send import send
 from tests.unit.mail.zone import resolver
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -24,7 +24,13 @@ from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, T
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 
 from landingpad.admin.views import login_required
-from landingpad.announce import counts, render_email, send_test_copy
+from landingpad.announce import (
+    AnnouncementState,
+    announcement_state,
+    counts,
+    render_email,
+    send_test_copy,
+)
 from landingpad.files import PRIVATE_DIR, make_dir, open_private
 from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
@@ -86,10 +92,9 @@ def _load(ident: int) -> Announcement:
 @login_required
 def detail(ident: int) -> str:
     item = _load(ident)
-    state = counts(get_session(), ident)
-    sending = item.recipients_at is not None and (state["pending"] + state["claimed"]
-                                                  + state["sending"]) > 0
-    return render_template("admin/announcement.html", item=item, counts=state,
+    per_state = counts(get_session(), ident)
+    sending = announcement_state(item, per_state) == AnnouncementState.SENDING
+    return render_template("admin/announcement.html", item=item, counts=per_state,
                            sending=sending, test_form=TestForm(), send_form=SendForm())
 
 
@@ -139,8 +144,8 @@ def send(ident: int) -> Response:
     _load(ident)
     if not SendForm().validate_on_submit():
         abort(400)
-    # A process of its own: the same resumable, at-most-once sender as the CLI; it
-    # outlives this request and a uWSGI worker recycle.
+    # A process of its own (`announce send`, i.e. send_announcement, like everything that
+    # sends one): it outlives this request and a uWSGI worker recycle.
     log_dir = make_dir(Path(current_app.config["DATA_DIR"]) / "logs", PRIVATE_DIR)
     landingpad = Path(sys.executable).with_name("landingpad")
     # 0600: the sender's log may quote what a mail server said about a recipient.

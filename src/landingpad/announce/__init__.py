@@ -8,7 +8,11 @@ from landingpad.public import exports
 PUBLIC = {
     "render_email": "compose",
     "send_test_copy": "compose",
-    "counts": "sender",
+    "send_announcement": "send",
+    "counts": "states",
+    "announcement_state": "states",
+    "AnnouncementState": "states",
+    "Outcome": "states",
 }
 __getattr__ = exports(__name__, PUBLIC)
 __all__ = list(PUBLIC)

@@ -10,14 +10,14 @@ from sqlalchemy import update
 from tqdm import tqdm
 
 from landingpad.announce.compose import render_email, send_test_copy
-from landingpad.announce.recipients import materialise
-from landingpad.announce.sender import Sender, counts
+from landingpad.announce.send import send_announcement
+from landingpad.announce.states import counts
 from landingpad.cli import AppLoader, pass_app
-from landingpad.mail.transports import DeliveryError, make_transport
+from landingpad.mail.transports import DeliveryError
 from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.storage import session_factory
-from landingpad.storage.models import Announcement, Recipient
+from landingpad.storage.models import Announcement, Recipient, RecipientState
 from landingpad.storage.types import utcnow
 
 MAX_BODY = 100_000
@@ -135,23 +135,28 @@ def send(load_app: AppLoader, announcement_id: int, rate: float | None, batch: i
     sender stopped is marked `unknown` and left for `resend-unknown`.
     """
     app = load_app()
-    with app.app_context(), session_factory(app)() as session:
-        announcement = _load(session, announcement_id)
-        added = materialise(session, announcement, get_registry(app))
+    bar: tqdm | None = None
+
+    def start(added: int, to_send: int) -> None:
+        nonlocal bar
         if added:
             click.echo(f"{added} recipients")
-        todo = counts(session, announcement_id)
-    remaining = todo["pending"] + todo["claimed"]
-    bar = tqdm(total=remaining, unit="msg", disable=not progress, leave=True)
-    sender = Sender(app, announcement_id, make_transport(app.config), rate=rate, batch=batch,
-                    retry_delay=retry_delay, on_progress=lambda state: bar.update(
-                        0 if state == "pending" else 1))
+        bar = tqdm(total=to_send, unit="msg", disable=not progress, leave=True)
+
+    def step(state: str) -> None:
+        if bar is not None:  # a 4xx puts its row back: not one done yet
+            bar.update(0 if state == RecipientState.PENDING else 1)
+
     try:
-        outcome = sender.run()
+        outcome = send_announcement(app, announcement_id, rate=rate, batch=batch,
+                                    retry_delay=retry_delay, on_start=start, on_progress=step)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
-        bar.close()
         raise click.ClickException("stopped; run `announce send` again to go on") from None
-    bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
     click.echo(" ".join(f"{k} {v}" for k, v in sorted(outcome.items())) or "nothing to send")
 
 
@@ -166,7 +171,8 @@ def status(load_app, announcement_id: int) -> None:  # noqa: ANN001
             click.echo(f"{state} {n}")
         unknown = session.scalars(
             Recipient.__table__.select().with_only_columns(Recipient.email).where(
-                Recipient.announcement_id == announcement_id, Recipient.state == "unknown"))
+                Recipient.announcement_id == announcement_id,
+                Recipient.state == RecipientState.UNKNOWN))
         for email in unknown:
             click.echo(f"  unknown: {email}")
 
@@ -180,7 +186,8 @@ def resend_unknown(load_app, announcement_id: int) -> None:  # noqa: ANN001
     with session_factory(load_app())() as session:
         _load(session, announcement_id)
         result = session.execute(update(Recipient).where(
-            Recipient.announcement_id == announcement_id, Recipient.state == "unknown")
-            .values(state="pending", next_attempt_at=None, claimed_by=None))
+            Recipient.announcement_id == announcement_id,
+            Recipient.state == RecipientState.UNKNOWN)
+            .values(state=RecipientState.PENDING, next_attempt_at=None, claimed_by=None))
         session.commit()
     click.echo(f"{result.rowcount} recipients queued again; run `announce send` to send them")

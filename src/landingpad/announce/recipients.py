@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from landingpad.sites import SiteRegistry
-from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.models import Announcement, Recipient, RecipientState, Signup
 from landingpad.storage.suppression import suppressed
 from landingpad.storage.types import utcnow
 
@@ -40,7 +42,7 @@ def materialise(session: Session, announcement: Announcement, registry: SiteRegi
     if announcement.recipients_at is not None:
         return 0
     rows = [Recipient(announcement_id=announcement.id, email=s.email, site=s.site,
-                      signup_id=s.id, state="pending", attempts=0)
+                      signup_id=s.id, state=RecipientState.PENDING, attempts=0)
             for s in eligible(session, announcement, registry)]
     session.add_all(rows)
     announcement.recipients_at = utcnow()
@@ -50,3 +52,16 @@ def materialise(session: Session, announcement: Announcement, registry: SiteRegi
         session.rollback()  # another sender took the list first: use theirs
         return 0
     return len(rows)
+
+
+def still_subscribed(session: Session, signup_ids: Iterable[int | None]) -> dict[int, str]:
+    """The link key of each of these sign-ups that still wants mail (one query per batch).
+
+    Checked again just before sending: the list was taken at the first `send`, and
+    people unsubscribe (or are deleted) meanwhile. Unsubscribe links carry the key.
+    """
+    ids = [i for i in signup_ids if i is not None]
+    if not ids:
+        return {}
+    return dict(session.execute(select(Signup.id, Signup.link_key).where(
+        Signup.id.in_(ids), Signup.unsubscribed_at.is_(None))).all())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import datetime
 
@@ -136,6 +137,21 @@ class Announcement(Base):
     message_key: Mapped[str | None] = mapped_column(String(32), default=new_key)
 
 
+class RecipientState(enum.StrEnum):
+    """Where one recipient's message stands: the strings stored in ``recipients.state``.
+
+    Defined beside its table (not in the announce feature) because the core may not
+    import a feature, and other features (privacy's access report) read the column too.
+    """
+
+    PENDING = "pending"  # to be sent; after a 4xx, again once next_attempt_at has come
+    CLAIMED = "claimed"  # in a running sender's batch, not yet started
+    SENDING = "sending"  # committed before the server sees the message: one per sender
+    SENT = "sent"
+    FAILED = "failed"    # refused for good, or never sendable (unsubscribed, no site...)
+    UNKNOWN = "unknown"  # the server may have it: never resent by itself
+
+
 class Recipient(Base):
     """One address of an announcement and where its message stands.
 
@@ -157,7 +173,7 @@ class Recipient(Base):
     email: Mapped[str] = mapped_column(String(254))
     site: Mapped[str] = mapped_column(String(253))
     signup_id: Mapped[int | None] = mapped_column(ForeignKey("signups.id", ondelete="SET NULL"))
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(String(10), default=RecipientState.PENDING.value)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))

@@ -50,3 +50,30 @@ def announcement(smtp_app):
             session.commit()
             return item.id
     return make
+
+
+@pytest.fixture
+def session(app):
+    """A session on the test app's database (no SMTP server needed)."""
+    with session_factory(app)() as db:
+        yield db
+
+
+@pytest.fixture
+def rows(app):
+    """An announcement with one recipient row per address (state pending unless given);
+    returns the announcement's id."""
+    def make(*emails, states=None):
+        from landingpad.storage.models import Recipient
+
+        with session_factory(app)() as db:
+            item = Announcement(subject="s", body_markdown="b", sites=["coffee.test"],
+                                created_at=utcnow(), recipients_at=utcnow())
+            db.add(item)
+            db.flush()
+            for email in emails:
+                db.add(Recipient(announcement_id=item.id, email=email, site="coffee.test",
+                                 state=(states or {}).get(email, "pending"), attempts=0))
+            db.commit()
+            return item.id
+    return make

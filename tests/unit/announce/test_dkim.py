@@ -2,7 +2,7 @@ import re
 
 import dkim
 
-from tests.unit.announce.test_send import send
+from landingpad.announce import send_announcement
 from tests.unit.mail.zone import resolver as dns_from  # the record as DNS holds it
 
 
@@ -16,7 +16,7 @@ def test_signed_mail_verifies_and_covers_the_unsubscribe_headers(runner, smtp_ap
     assert runner("dkim", "generate", "coffee.test").exit_code == 1  # never overwritten
 
     add_signup("alice@example.com")
-    send(smtp_app, announcement())
+    send_announcement(smtp_app, announcement())
     [raw] = sink.handler.raw
     assert dkim.verify(raw, dnsfunc=dns_from(record))
     signature = sink.handler.messages[0]["DKIM-Signature"]
@@ -29,5 +29,5 @@ def test_signed_mail_verifies_and_covers_the_unsubscribe_headers(runner, smtp_ap
 
 def test_without_a_key_mail_is_not_signed(smtp_app, sink, add_signup, announcement):
     add_signup("bob@example.com")
-    send(smtp_app, announcement())
+    send_announcement(smtp_app, announcement())
     assert sink.handler.messages[0]["DKIM-Signature"] is None

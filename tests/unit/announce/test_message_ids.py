@@ -1,6 +1,6 @@
 """Message-IDs: fixed per (announcement, recipient), never the same for two messages."""
 
-from landingpad.announce.sender import message_id
+from landingpad.announce.template import message_id
 from landingpad.storage.models import Announcement
 
 

@@ -5,12 +5,12 @@ import pytest
 from sqlalchemy import select
 
 from landingpad import create_app
+from landingpad.announce import send_announcement
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement, Recipient
 from landingpad.storage.signups import record_signup
 from landingpad.storage.types import utcnow
 from tests.smtp_sink import Sink
-from tests.unit.announce.test_send import send
 
 ADDRESSES = ["a@example.com", "jörg@exämple.de", "用户@例子.广告", "joerg@exämple.de",
              "broken@exä..mple.de", "z@example.com"]
@@ -36,7 +36,7 @@ def test_an_announcement_never_sticks_on_one_recipient(server):
         session.add(item)
         session.commit()
         ident = item.id
-    outcome = send(app, ident)
+    outcome = send_announcement(app, ident)
     with session_factory(app)() as session:
         rows = {r.email: r for r in session.scalars(select(Recipient))}
     received = sorted(rcpt for _, [rcpt] in sink.handler.envelopes)

@@ -4,9 +4,9 @@ and the message itself leaves only once it is there: at most once, as before."""
 import pytest
 import sqlalchemy as sa
 
+from landingpad.announce import send_announcement
 from landingpad.storage import session_factory
 from landingpad.storage.engine import make_engine
-from tests.unit.announce.test_send import send
 
 
 def test_every_message_reaches_the_server_after_its_sending_commit(smtp_app, sink, add_signup,
@@ -28,7 +28,7 @@ def test_every_message_reaches_the_server_after_its_sending_commit(smtp_app, sin
 
     sink.handler.handle_DATA = handle_data
     try:
-        assert send(smtp_app, ident)["sent"] == 6
+        assert send_announcement(smtp_app, ident)["sent"] == 6
     finally:
         observer.dispose()
     assert seen == ["sending"] * 6
@@ -46,9 +46,10 @@ def test_a_failed_sending_commit_sends_nothing(smtp_app, sink, add_signup, annou
     sa.event.listen(engine, "before_cursor_execute", full_disk)
     try:
         with pytest.raises(OSError, match="No space left"):
-            send(smtp_app, ident)
+            send_announcement(smtp_app, ident)
     finally:
         sa.event.remove(engine, "before_cursor_execute", full_disk)
     assert sink.handler.messages == []  # the envelope went out, the message never did
-    assert send(smtp_app, ident)["sent"] == 1  # nothing was marked unknown: sent once now
+    # Nothing was marked unknown: sent once now.
+    assert send_announcement(smtp_app, ident)["sent"] == 1
     assert len(sink.handler.messages) == 1

@@ -4,10 +4,10 @@ import re
 from email import policy
 from email.parser import BytesParser
 
+from landingpad.announce import send_announcement
 from landingpad.announce.compose import send_test_copy
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement
-from tests.unit.announce.test_send import send
 
 
 def parse(raw: bytes):
@@ -26,7 +26,7 @@ def test_the_test_copy_has_the_headers_footer_and_signature_recipients_get(
     ident = announcement(body="We are **open**.")
     with smtp_app.app_context(), session_factory(smtp_app)() as session:
         send_test_copy(session.get(Announcement, ident), "owner@example.com")
-    send(smtp_app, ident)
+    send_announcement(smtp_app, ident)
     test, real = (parse(raw) for raw in sink.handler.raw)
     assert str(test["To"]) == "owner@example.com" and str(real["To"]) == "fan@example.com"
 

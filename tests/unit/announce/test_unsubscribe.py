@@ -1,10 +1,10 @@
 import pytest
 from sqlalchemy import select
 
+from landingpad.announce import send_announcement
 from landingpad.storage import session_factory
 from landingpad.storage.models import Signup
 from landingpad.web.links import unsubscribe_token
-from tests.unit.announce.test_send import send
 
 
 @pytest.fixture
@@ -69,5 +69,5 @@ def test_unsubscribed_address_gets_no_later_announcement(smtp_app, sink, token, 
                                                           announcement):
     add_signup("bob@example.com")
     smtp_app.test_client().post(f"/unsubscribe/{token}", headers={"Host": "coffee.test"})
-    send(smtp_app, announcement())
+    send_announcement(smtp_app, announcement())
     assert [str(m["To"]) for m in sink.handler.messages] == ["bob@example.com"]

@@ -1,0 +1,153 @@
+"""Each recipient's message as bytes, from one template per site.
+
+The email package builds and checks a site's message once, with slots for the
+address, the Message-ID, the date and the unsubscribe URL; each recipient then
+costs a few byte replacements. When a slot doesn't survive flattening verbatim
+(an encoded body) or the address isn't ASCII, the message is built in full:
+slower, same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.errors import MessageError
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from landingpad.announce.compose import render_email
+from landingpad.mail.message import build_message, envelope_address
+from landingpad.sites import Site, get_registry
+from landingpad.storage.models import Announcement, Recipient
+from landingpad.storage.types import utcnow
+from landingpad.web.links import unsubscribe_token
+
+UNSUBSCRIBE_SLOT = "__landingpad_unsubscribe_url__"
+TO_SLOT = "recipient-slot@landingpad.invalid"
+ID_SLOT = "<message-id-slot@landingpad.invalid>"
+
+# Finished bytes and the From address -> the bytes to send (DKIM-signed when its domain
+# has a key).
+Sign = Callable[[bytes, str], bytes]
+
+
+def dkim_signer(config: Mapping[str, Any]) -> Sign:
+    """Signs like every other mail of the site: the key of its From domain, if any."""
+    from landingpad.mail.dkim import Signer  # dkimpy and cryptography: only when sending
+
+    return Signer(Path(config["DATA_DIR"]) / "dkim").sign_as
+
+
+def message_id(announcement: Announcement, recipient_id: int, domain: str) -> str:
+    """Fixed per (announcement, recipient): a duplicate would be visible at the receiver.
+
+    Unique for good: ids are never reused, and the announcement's random key keeps
+    them apart from another database's (a reinstall). Announcements made before
+    the key existed keep their old form.
+    """
+    key = f".{announcement.message_key}" if announcement.message_key else ""
+    return f"<announce-{announcement.id}-{recipient_id}{key}@{domain}>"
+
+
+@dataclass(frozen=True)
+class SiteMail:
+    """One site's message for one announcement, built once.
+
+    ``template`` is the finished message with slots, or None when a slot didn't
+    survive flattening verbatim: then each message is built in full.
+    """
+
+    site: Site
+    subject: str
+    text: str
+    html: str
+    template: bytes | None
+    date: bytes  # the template's Date header line, replaced by each message's own
+
+    @classmethod
+    def build(cls, site: Site, subject: str, body_markdown: str) -> SiteMail:
+        text, html = render_email(site, subject, body_markdown, UNSUBSCRIBE_SLOT)
+        probe = build_message(site, TO_SLOT, subject, text, html, ID_SLOT, UNSUBSCRIBE_SLOT)
+        data = probe.as_bytes()
+        date = f"Date: {probe['Date']}\r\n".encode()
+        urls = 1 + text.count(UNSUBSCRIBE_SLOT) + html.count(UNSUBSCRIBE_SLOT)
+        intact = (data.count(TO_SLOT.encode()) == 1 and data.count(ID_SLOT.encode()) == 1
+                  and data.count(date) == 1
+                  and data.count(UNSUBSCRIBE_SLOT.encode()) == urls)
+        return cls(site, subject, text, html, data if intact else None, date)
+
+    def without_template(self) -> SiteMail:
+        """The same message, always built in full (the slow path the template must equal)."""
+        return SiteMail(self.site, self.subject, self.text, self.html, None, self.date)
+
+    def render(self, to: str, mid: str, unsubscribe_url: str,
+               now: datetime | None = None) -> bytes:
+        """The message to ``to``, unsigned. Raises ValueError or MessageError for an
+        address the email package can't carry."""
+        if self.template is not None and to.isascii():
+            when = f"Date: {format_datetime(now or utcnow())}\r\n".encode()
+            return (self.template.replace(TO_SLOT.encode(), to.encode())
+                    .replace(ID_SLOT.encode(), mid.encode())
+                    .replace(UNSUBSCRIBE_SLOT.encode(), unsubscribe_url.encode())
+                    .replace(self.date, when))
+        return build_message(self.site, to, self.subject,
+                             self.text.replace(UNSUBSCRIBE_SLOT, unsubscribe_url),
+                             self.html.replace(UNSUBSCRIBE_SLOT, unsubscribe_url), mid,
+                             unsubscribe_url).as_bytes()
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A row's message, built ahead: its bytes and envelope, or why it can't go."""
+
+    data: bytes = b""
+    envelope: tuple[str, str] = ("", "")
+    message_id: str = ""
+    error: str | None = None
+
+
+class Messages:
+    """One announcement's messages: a SiteMail per site (built on first use), and each
+    recipient's signed bytes."""
+
+    def __init__(self, app: Flask, announcement: Announcement, sign: Sign) -> None:
+        self.app = app
+        self.announcement = announcement
+        self.sign = sign
+        self._sites: dict[str, SiteMail | None] = {}
+
+    def for_site(self, domain: str) -> SiteMail | None:
+        """None when the site is no longer configured. Needs an app context."""
+        if domain not in self._sites:
+            site = get_registry(self.app).site_for_host(domain)
+            self._sites[domain] = None if site is None else SiteMail.build(
+                site, self.announcement.subject, self.announcement.body_markdown)
+        return self._sites[domain]
+
+    def unsubscribe_url(self, site: Site, signup_id: int, link_key: str) -> str:
+        # Unsubscribe links name the sign-up row and its key (web/links.py).
+        return (f"{self.app.config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/"
+                f"{unsubscribe_token(signup_id, link_key)}")
+
+    def prepare(self, row: Recipient, link_key: str | None) -> Ready:
+        """Row's message and envelope, or why it must not be sent. ``link_key`` is its
+        sign-up's, or None when the sign-up unsubscribed or was deleted meanwhile."""
+        mail = self.for_site(row.site)
+        if mail is None:
+            return Ready(error=f"{row.site} is no longer configured")
+        if link_key is None or row.signup_id is None:
+            return Ready(error="unsubscribed or deleted before sending")
+        mid = message_id(self.announcement, row.id, mail.site.domain)
+        try:
+            data = self.sign(mail.render(row.email, mid, self.unsubscribe_url(
+                mail.site, row.signup_id, link_key)), mail.site.from_address)
+            envelope = (envelope_address(mail.site.from_address), envelope_address(row.email))
+        except (ValueError, MessageError) as exc:
+            # One address the email package can't carry (an import, an old row) fails
+            # alone: recorded, and the announcement goes on to the next recipient.
+            return Ready(error=f"message not built: {exc}"[:2000])
+        return Ready(data, envelope, mid)

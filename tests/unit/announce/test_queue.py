@@ -1,0 +1,117 @@
+"""The recipient rows as a queue shared by senders: claims, recovery, release, waiting."""
+
+import os
+import socket
+import subprocess
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from landingpad.announce.lease import Lease
+from landingpad.announce.queue import RECHECK_SECONDS, Queue
+from landingpad.announce.states import counts
+from landingpad.storage.models import Recipient, RecipientState, SenderLease
+from landingpad.storage.types import utcnow
+
+HOST = socket.gethostname()
+
+
+def queue(app, ident, identity=None):
+    from landingpad.storage import session_factory
+
+    return Queue(session_factory(app).kw["bind"], ident,
+                 Lease(identity or f"{HOST}:{os.getpid()}:{os.urandom(4).hex()}"))
+
+
+def by_email(session, ident):
+    session.expire_all()
+    return {r.email: r for r in session.scalars(
+        select(Recipient).where(Recipient.announcement_id == ident))}
+
+
+def dead_sender() -> str:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{HOST}:{process.pid}:dead0001"
+
+
+def test_a_claim_takes_one_batch_and_no_more(app, session, rows):
+    ident = rows(*(f"b{i}@example.com" for i in range(12)))
+    first, second = queue(app, ident), queue(app, ident)
+    a, b = first.claim(session, 5), second.claim(session, 5)
+    assert len(a) == 5 and len(b) == 5 and not {r.id for r in a} & {r.id for r in b}
+    assert [r.id for r in a] == sorted(r.id for r in a) and max(r.id for r in a) < min(
+        r.id for r in b)  # in id order
+    assert counts(session, ident)[RecipientState.CLAIMED] == 10
+    assert {r.claimed_by for r in by_email(session, ident).values()} == {
+        None, first.lease.identity, second.lease.identity}
+
+
+def test_a_claim_skips_rows_whose_retry_time_has_not_come(app, session, rows):
+    ident = rows("now@example.com", "later@example.com")
+    rows_ = by_email(session, ident)
+    rows_["later@example.com"].next_attempt_at = utcnow() + timedelta(minutes=1)
+    session.commit()
+    assert [r.email for r in queue(app, ident).claim(session, 10)] == ["now@example.com"]
+
+
+def test_a_claim_of_another_announcement_takes_nothing_of_this_one(app, session, rows):
+    ident, other = rows("a@example.com"), rows("b@example.com")
+    assert [r.email for r in queue(app, other).claim(session, 10)] == ["b@example.com"]
+    assert counts(session, ident)[RecipientState.PENDING] == 1
+
+
+def test_recovery_takes_over_only_what_dead_senders_held(app, session, rows):
+    dead = dead_sender()
+    running = f"{HOST}:{os.getpid()}:live0001"  # this process: alive
+    ident = rows("a@example.com", "b@example.com", "c@example.com", "d@example.com",
+                 "e@example.com")
+    mine = queue(app, ident)
+    held = {"a@example.com": (RecipientState.SENDING, dead),
+            "b@example.com": (RecipientState.CLAIMED, dead),
+            "c@example.com": (RecipientState.SENDING, running),
+            "d@example.com": (RecipientState.CLAIMED, mine.lease.identity)}
+    found = by_email(session, ident)
+    for email, (state, by) in held.items():
+        found[email].state, found[email].claimed_by = state, by
+    session.commit()
+
+    assert mine.recover(session) == 2
+    found = by_email(session, ident)
+    assert {e: (r.state, r.claimed_by) for e, r in found.items()} == {
+        "a@example.com": ("unknown", None),   # may have reached the server: never resent
+        "b@example.com": ("pending", None),   # never started: sent by the next claim
+        "c@example.com": ("sending", running),
+        "d@example.com": ("claimed", mine.lease.identity),
+        "e@example.com": ("pending", None)}
+    assert "stopped while handing" in found["a@example.com"].last_error
+    # Recovery also starts this sender's lease.
+    assert session.get(SenderLease, mine.lease.identity) is not None
+
+
+def test_a_clean_stop_gives_back_what_it_did_not_start(app, session, rows):
+    ident = rows("a@example.com", "b@example.com", "c@example.com")
+    mine = queue(app, ident)
+    mine.recover(session)  # takes the lease
+    claimed = mine.claim(session, 3)
+    claimed[0].state = RecipientState.SENDING  # the one it was handing over
+    session.commit()
+    mine.release(session)
+    assert {e: r.state for e, r in by_email(session, ident).items()} == {
+        "a@example.com": "sending", "b@example.com": "pending", "c@example.com": "pending"}
+    assert session.scalars(select(SenderLease)).all() == []
+
+
+def test_waiting_says_when_the_next_row_is_due_or_that_nothing_is_left(app, session, rows):
+    ident = rows("a@example.com", states={"a@example.com": RecipientState.SENT})
+    assert queue(app, ident).next_due_in(session) is None
+
+    ident = rows("later@example.com")
+    found = by_email(session, ident)
+    found["later@example.com"].next_attempt_at = utcnow() + timedelta(seconds=30)
+    session.commit()
+    assert 25 < queue(app, ident).next_due_in(session) <= 30
+
+    # Due now, yet no claim found it (another sender's claim held it): look again soon.
+    ident = rows("due@example.com")
+    assert queue(app, ident).next_due_in(session) == RECHECK_SECONDS
