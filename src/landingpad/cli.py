@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask
 
+from landingpad import settings
 from landingpad.settings import SettingsError
 from landingpad.sites.sitesfile import SitesFileError
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 class AppLoader:
@@ -16,6 +21,19 @@ class AppLoader:
 
     def __init__(self) -> None:
         self._app: Flask | None = None
+        self._config: Mapping[str, Any] | None = None
+
+    def config(self) -> Mapping[str, Any]:
+        """The install settings alone, for commands that need no app: `domain add` then
+        loads neither Flask, SQLAlchemy nor any feature, most of its running time."""
+        if self._app is not None:
+            return self._app.config
+        if self._config is None:
+            try:
+                self._config = settings.load()
+            except SettingsError as exc:
+                raise click.ClickException(str(exc)) from None
+        return self._config
 
     def __call__(self) -> Flask:
         if self._app is None:
@@ -84,11 +102,10 @@ def main() -> None:
 @main.command("settings")
 def show_settings() -> None:
     """List every setting: environment variable, default and meaning."""
-    from landingpad.settings import describe
     from landingpad.sites.site import SITE_FIELDS
 
     click.echo("Install settings (environment variables):\n")
-    for env, default, text in describe():
+    for env, default, text in settings.describe():
         click.echo(f"  {env}  [default: {default or '-'}]\n      {text}")
     click.echo("\nPer-site settings (nginx uwsgi_param, or the sites file):\n")
     for field in SITE_FIELDS:

@@ -204,7 +204,7 @@ def _extras(aliases: Sequence[str], cert: str | None, key: str | None,
 
 
 def _apply(load_app, edit: Callable[[str], str]) -> None:  # noqa: ANN001
-    manager = DomainManager.from_config(load_app().config)
+    manager = DomainManager.from_config(load_app.config())
     try:
         outcome = manager.apply(edit)
     except DomainError as exc:

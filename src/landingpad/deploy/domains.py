@@ -10,9 +10,10 @@ DATA_DIR/tls/live, which changes the certificate and redirect maps.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from landingpad.deploy.nginx import Nginx, NginxError, find_nginx
 from landingpad.deploy.render import (
@@ -45,7 +46,7 @@ class DomainManager:
     nginx_conf: Path
 
     @classmethod
-    def from_config(cls, config: dict) -> DomainManager:
+    def from_config(cls, config: Mapping[str, Any]) -> DomainManager:
         return cls(sites_path=Path(config["SITES"]), data_dir=Path(config["DATA_DIR"]),
                    deploy_dir=Path(config["DEPLOY_DIR"]),
                    nginx_binary=find_nginx(config["NGINX"]) or "",
