@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from landingpad.announce.states import Outcome
-from landingpad.mail.transports import DeliveryError
+from landingpad.mail.transports import DeliveryError, FailureKind
 from landingpad.storage.models import RecipientState
 from landingpad.storage.types import utcnow
 
@@ -75,9 +75,9 @@ class RetryPolicy:
               now: datetime | None = None) -> Decision:
         """What to do with a row that failed its ``attempts``-th attempt with ``error``."""
         reply = error.reply[:MAX_ERROR]
-        if error.kind == "temporary" and attempts < self.max_attempts:
+        if error.kind is FailureKind.TEMPORARY and attempts < self.max_attempts:
             later = (now or utcnow()) + timedelta(seconds=self.delay * 2 ** (attempts - 1))
             return Decision(RecipientState.PENDING, Outcome.RETRY, reply, later)
-        if error.kind == "unknown":
+        if error.kind is FailureKind.UNKNOWN:
             return Decision(RecipientState.UNKNOWN, Outcome.UNKNOWN, reply)
         return Decision(RecipientState.FAILED, Outcome.FAILED, reply)

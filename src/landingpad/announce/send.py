@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 
 from flask import Flask
 
 from landingpad.announce.recipients import materialise
 from landingpad.announce.sender import Sender
 from landingpad.announce.states import Outcome, counts
-from landingpad.mail.transports import Transport, make_transport
+from landingpad.mail.outbox import get_outbox
+from landingpad.mail.transports import Transport
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement, RecipientState
@@ -38,7 +40,10 @@ def send_announcement(app: Flask, announcement_id: int, *,
         todo = counts(session, announcement_id)
     if on_start is not None:
         on_start(added, todo[RecipientState.PENDING] + todo[RecipientState.CLAIMED])
-    sender = Sender(app, announcement_id, transport or make_transport(app.config), rate=rate,
-                    batch=batch, retry_delay=retry_delay, max_attempts=max_attempts,
-                    on_progress=on_progress)
-    return sender.run()
+    with ExitStack() as stack:
+        if transport is None:  # the outbox's own, for this batch: signed like every mail
+            transport = stack.enter_context(get_outbox(app).batch())
+        sender = Sender(app, announcement_id, transport, rate=rate, batch=batch,
+                        retry_delay=retry_delay, max_attempts=max_attempts,
+                        on_progress=on_progress)
+        return sender.run()

@@ -30,7 +30,8 @@ from landingpad.announce.policy import Pacer, RetryPolicy
 from landingpad.announce.queue import Queue
 from landingpad.announce.recipients import still_subscribed
 from landingpad.announce.states import Outcome
-from landingpad.announce.template import Messages, Ready, Sign, dkim_signer
+from landingpad.announce.template import Messages, Ready, Sign
+from landingpad.mail.outbox import get_outbox
 from landingpad.mail.transports import DeliveryError, Transport
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement, Recipient, RecipientState
@@ -61,7 +62,7 @@ class Sender:
         self.pacer = Pacer(self.rate)
         self.retry = RetryPolicy(self.retry_delay, self.max_attempts)
         if self.sign is None:
-            self.sign = dkim_signer(self.app.config)
+            self.sign = get_outbox(self.app).signer.sign_as  # as every other mail
 
     def run(self) -> Counter[Outcome]:
         """Send every due row until none is left (retries included); LookupError for an

@@ -9,13 +9,11 @@ slower, same result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.errors import MessageError
 from email.utils import format_datetime
-from pathlib import Path
-from typing import Any
 
 from flask import Flask
 
@@ -33,13 +31,6 @@ ID_SLOT = "<message-id-slot@landingpad.invalid>"
 # Finished bytes and the From address -> the bytes to send (DKIM-signed when its domain
 # has a key).
 Sign = Callable[[bytes, str], bytes]
-
-
-def dkim_signer(config: Mapping[str, Any]) -> Sign:
-    """Signs like every other mail of the site: the key of its From domain, if any."""
-    from landingpad.mail.dkim import Signer  # dkimpy and cryptography: only when sending
-
-    return Signer(Path(config["DATA_DIR"]) / "dkim").sign_as
 
 
 def message_id(announcement: Announcement, recipient_id: int, domain: str) -> str:
