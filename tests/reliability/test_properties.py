@@ -20,7 +20,7 @@ from landingpad.sites import params
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.sites.site import build_site, parse_value
 from landingpad.sites.sitesfile import SitesFileError, parse_sites
-from landingpad.web import links as privacy_tokens
+from landingpad.web import links
 
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
 HOSTILE = st.text(alphabet=st.sampled_from(list("aZ0.-:_ \t\r\n\x00$;{}\"'<>&%\\/@[]é\u202e")),
@@ -154,23 +154,23 @@ def test_form_tokens_round_trip_and_tampering_fails(domain, age):
        junk=HOSTILE)
 def test_link_tokens_round_trip_and_junk_is_refused(app, signup_id, key, junk):
     with app.app_context():
-        for purpose, make in (("confirm", privacy_tokens.confirm_token),
-                              ("unsubscribe", privacy_tokens.unsubscribe_token),
-                              ("access", privacy_tokens.access_token)):
+        for purpose, make in (("confirm", links.confirm_token),
+                              ("unsubscribe", links.unsubscribe_token),
+                              ("access", links.access_token)):
             token = make(signup_id, key)
-            link = privacy_tokens.read_token(purpose, token)
-            if len(token) > privacy_tokens.MAX_TOKEN:  # a key longer than any row's
-                assert link is None
+            link = links.read_token(purpose, token)
+            if len(token) > links.MAX_TOKEN:  # a key longer than any row's
+                assert link is links.Refused.INVALID
                 continue
             assert (link.signup_id, link.link_key) == (signup_id, key)
-            read = lambda t, p=purpose: privacy_tokens.read_token(p, t)  # noqa: E731
-            assert read(junk) in (None, "expired") or junk == token
+            read = lambda t, p=purpose: links.read_token(p, t)  # noqa: E731
+            assert isinstance(read(junk), links.Refused) or junk == token
             # Flip the signature's first character. (Not the last: base64's unused low
             # bits there make some changes decode to the same signature bytes, which
             # is harmless: nothing new is signed.)
             payload, _, signature = token.rpartition(".")
             flipped = ("B" if signature[0] == "A" else "A") + signature[1:]
-            assert read(f"{payload}.{flipped}") is None
+            assert read(f"{payload}.{flipped}") is links.Refused.INVALID
             # A token of one purpose is nothing for another.
             other = "access" if purpose != "access" else "confirm"
-            assert privacy_tokens.read_token(other, token) is None
+            assert links.read_token(other, token) is links.Refused.INVALID

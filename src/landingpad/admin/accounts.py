@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from landingpad.mail.address import normalise_email
 from landingpad.storage.models import User
 from landingpad.storage.types import utcnow
 
@@ -39,7 +40,6 @@ def check_password_strength(password: str) -> None:
 
 
 def create_user(session: Session, email: str, password: str) -> User:
-    from landingpad.mail.address import normalise_email
 
     check_password_strength(password)
     email = normalise_email(email)

@@ -32,6 +32,7 @@ from landingpad.announce import (
     send_test_copy,
 )
 from landingpad.files import PRIVATE_DIR, make_dir, open_private
+from landingpad.mail.address import normalise_email
 from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
 from landingpad.sites import get_registry
@@ -118,7 +119,6 @@ def preview(ident: int) -> Response:
 def send_test(ident: int) -> Response:
     from email_validator import EmailNotValidError
 
-    from landingpad.mail.address import normalise_email
 
     item = _load(ident)
     form = TestForm()

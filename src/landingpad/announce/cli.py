@@ -13,6 +13,7 @@ from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.send import send_announcement
 from landingpad.announce.states import counts
 from landingpad.cli import AppLoader, pass_app
+from landingpad.mail.address import normalise_email
 from landingpad.mail.transports import DeliveryError
 from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -104,7 +105,6 @@ def preview(load_app, announcement_id: int, out: Path) -> None:  # noqa: ANN001
 @pass_app
 def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
     """Send one copy to ADDRESS, as the first site's sign-ups would get it."""
-    from landingpad.mail.address import normalise_email
 
     try:
         to = normalise_email(to)

@@ -7,7 +7,9 @@ import nh3
 from flask import current_app, render_template
 from markupsafe import Markup
 
-from landingpad.sites import Site
+from landingpad.mail.message import build_message
+from landingpad.mail.outbox import get_outbox
+from landingpad.sites import Site, get_registry
 
 ALLOWED_TAGS = {"a", "b", "blockquote", "br", "code", "em", "h2", "h3", "hr", "i", "li", "ol",
                 "p", "pre", "strong", "ul"}
@@ -48,9 +50,6 @@ def send_test_copy(announcement: object, to: str) -> None:
     """
     import uuid
 
-    from landingpad.mail.message import build_message
-    from landingpad.mail.outbox import get_outbox
-    from landingpad.sites import get_registry
 
     site = get_registry().site_for_host(announcement.sites[0])
     url = sample_unsubscribe_url(site)

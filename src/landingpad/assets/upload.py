@@ -24,6 +24,8 @@ from landingpad.assets.store import (
     new_key,
     read,
 )
+from landingpad.deploy import DomainManager
+from landingpad.sites.edit import set_site_value
 
 ALLOWED_EXTENSIONS = {*CONTENT_TYPES, "jpeg"}
 
@@ -106,8 +108,6 @@ def use_as_logo(config: Mapping[str, Any], domain: str, uploaded: Uploaded) -> N
 
     The old logo stays in the store: announcement emails already sent link to it.
     """
-    from landingpad.deploy import DomainManager
-    from landingpad.sites.edit import set_site_value
 
     DomainManager.from_config(config).apply(
         lambda text: set_site_value(text, domain, "LANDING_LOGO", uploaded.url))

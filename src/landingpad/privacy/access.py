@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from werkzeug.exceptions import BadRequest, Gone, NotFound
 
 from landingpad import ratelimit
+from landingpad.mail.address import normalise_email
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
 from landingpad.privacy.erasure import erase_mail_copies
@@ -22,8 +23,8 @@ from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
 from landingpad.storage.signups import link_key_of
-from landingpad.web.guards import refuse_cross_site_posts
-from landingpad.web.links import EXPIRED, access_token, signup_for_token
+from landingpad.web.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.web.links import Refused, access_token, signup_for_token
 
 log = logging.getLogger(__name__)
 bp = Blueprint("access", __name__, url_prefix="/privacy", template_folder="templates")
@@ -50,8 +51,6 @@ def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None
 
 @bp.route("/request", methods=["GET", "POST"])
 def request_link() -> tuple[str, int]:
-    from landingpad.mail.address import normalise_email
-    from landingpad.web.guards import check_form_body, refuse_cross_site
 
     site = current_site()
     if request.method == "GET":
@@ -76,9 +75,9 @@ def request_link() -> tuple[str, int]:
 def _signup_for(token: str) -> tuple[Site, Signup]:
     site = current_site()
     signup = signup_for_token(get_session(), "access", token, site.domain)
-    if signup == EXPIRED:
+    if signup is Refused.EXPIRED:
         raise Gone("This link has expired. Ask for a new one on the privacy page.")
-    if signup is None:
+    if signup is Refused.INVALID:
         raise NotFound("Nothing is held for this link.")
     return site, signup
 

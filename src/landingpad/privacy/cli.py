@@ -8,6 +8,7 @@ import click
 from email_validator import EmailNotValidError
 
 from landingpad.cli import AppLoader, pass_app
+from landingpad.mail.address import normalise_email
 from landingpad.privacy.erasure import forget as forget_address
 from landingpad.privacy.erasure import plan_purge
 from landingpad.privacy.erasure import purge as run_purge
@@ -21,7 +22,6 @@ from landingpad.storage import session_factory
 @pass_app
 def forget(load_app: AppLoader, email: str) -> None:
     """Erase EMAIL across all sites (sign-ups, recipients, mail files) and never mail it again."""
-    from landingpad.mail.address import normalise_email
 
     try:
         email = normalise_email(email)

@@ -24,7 +24,7 @@ from landingpad.storage.signups import store_signup
 from landingpad.storage.suppression import address_hash, unsuppress
 from landingpad.storage.types import utcnow
 from landingpad.web.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
-from landingpad.web.links import EXPIRED, signup_for_token
+from landingpad.web.links import Refused, signup_for_token
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signup", __name__, template_folder="templates")
@@ -111,9 +111,9 @@ def confirm(token: str) -> tuple[str, int]:
     """GET shows a button (mail scanners follow links); only POST confirms."""
     site = current_site()
     signup = signup_for_token(get_session(), "confirm", token, site.domain)
-    if signup == EXPIRED:
+    if signup is Refused.EXPIRED:
         raise Gone("This confirmation link has expired. Please sign up again for a new one.")
-    if signup is None:
+    if signup is Refused.INVALID:
         raise NotFound("This confirmation link is not valid.")
     if request.method == "POST":
         # Confirming is the address's owner asking for mail: it also undoes an

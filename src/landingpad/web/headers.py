@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask.sessions import SecureCookieSessionInterface
 
+from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, request_host_name
 from landingpad.sites.registry import request_host
 from landingpad.sites.site import Site
@@ -63,7 +64,6 @@ def wants_hsts(environ: Mapping[str, Any], secure: bool, site: Site | None) -> b
     if through_admin_door(environ):
         return True
     if site is None:  # a response that never looked its site up (a 404, a static file)
-        from landingpad.sites import get_registry
 
         try:
             site = get_registry().resolve(environ)

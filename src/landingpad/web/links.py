@@ -13,9 +13,9 @@ made later. Unsubscribe links never expire: they are in every mail ever sent.
 
 from __future__ import annotations
 
+import enum
 import hmac
 from dataclasses import dataclass
-from typing import Literal
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -24,9 +24,16 @@ from sqlalchemy.orm import Session
 from landingpad.storage.models import Signup
 
 MAX_TOKEN = 200
-EXPIRED: Literal["expired"] = "expired"
 # purpose -> the setting holding its maximum age in seconds (None: never expires)
 MAX_AGES = {"confirm": "CONFIRM_MAX_AGE", "access": "ACCESS_LINK_MAX_AGE", "unsubscribe": None}
+
+
+class Refused(enum.Enum):
+    """Why a token names no row: genuine but too old, or not genuine (or no longer
+    naming a row: erased, purged, another site's)."""
+
+    EXPIRED = "expired"
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,10 @@ def make_token(purpose: str, signup_id: int, link_key: str) -> str:
     return _serializer(purpose).dumps([signup_id, link_key])
 
 
-def read_token(purpose: str, token: str) -> Link | Literal["expired"] | None:
-    """The link a token names; "expired" for a genuine but old one; None for a forged one."""
+def read_token(purpose: str, token: str) -> Link | Refused:
+    """The link a token names, or why not."""
     if len(token) > MAX_TOKEN:
-        return None
+        return Refused.INVALID
     setting = MAX_AGES[purpose]
     serializer = _serializer(purpose)
     try:
@@ -61,34 +68,34 @@ def read_token(purpose: str, token: str) -> Link | Literal["expired"] | None:
                                             return_timestamp=True)
             issued = int(stamp.timestamp())
     except SignatureExpired:
-        return EXPIRED
+        return Refused.EXPIRED
     except BadSignature:
-        return None
+        return Refused.INVALID
     if type(value) is int:  # a link made before rows had keys
         return Link(value, None, issued)
     if (isinstance(value, list) and len(value) == 2 and type(value[0]) is int
             and isinstance(value[1], str)):
         return Link(value[0], value[1], issued)
-    return None
+    return Refused.INVALID
 
 
 def signup_for_token(session: Session, purpose: str, token: str,
-                     site: str) -> Signup | Literal["expired"] | None:
+                     site: str) -> Signup | Refused:
     """The sign-up a link acts on: only the very row it was issued for, on its own site."""
     link = read_token(purpose, token)
     if not isinstance(link, Link):
         return link
     row = session.get(Signup, link.signup_id)
     if row is None or row.site != site:
-        return None
+        return Refused.INVALID
     if link.link_key is None:
         # Signed before rows had keys: only a row that existed then, and for a timed
         # link, one made no later than the link (created_at is kept by every update).
         if not row.legacy_links or (link.issued_at is not None
                                     and int(row.created_at.timestamp()) > link.issued_at):
-            return None
+            return Refused.INVALID
     elif not hmac.compare_digest(link.link_key.encode(), row.link_key.encode()):
-        return None
+        return Refused.INVALID
     return row
 
 

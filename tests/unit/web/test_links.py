@@ -11,8 +11,8 @@ from landingpad.storage.models import Signup
 from landingpad.storage.signups import link_key_of, record_signup
 from landingpad.storage.types import utcnow
 from landingpad.web.links import (
-    EXPIRED,
     Link,
+    Refused,
     confirm_token,
     read_token,
     signup_for_token,
@@ -65,11 +65,11 @@ def test_a_token_reads_back_its_row_and_key(app):
         link = read_token("confirm", confirm_token(7, "k" * 32))
         assert isinstance(link, Link) and (link.signup_id, link.link_key) == (7, "k" * 32)
         assert read_token("unsubscribe", unsubscribe_token(7, "k")).issued_at is None
-        assert read_token("access", confirm_token(7, "k")) is None  # another purpose
+        assert read_token("access", confirm_token(7, "k")) is Refused.INVALID  # another purpose
         # Genuine signatures over payloads no release makes are refused too.
         for payload in (True, "7", [7], [7, 8], ["7", "k"], {"id": 7}, None):
             forged = URLSafeTimedSerializer(TEST_SECRET, salt="landingpad.confirm")
-            assert read_token("confirm", forged.dumps(payload)) is None
+            assert read_token("confirm", forged.dumps(payload)) is Refused.INVALID
 
 
 def test_the_key_must_match_and_the_site_too(app):
@@ -80,15 +80,15 @@ def test_the_key_must_match_and_the_site_too(app):
         good, bad = unsubscribe_token(sid, key), unsubscribe_token(sid, "0" * 32)
         odd = unsubscribe_token(sid, "é" * 32)  # not even ASCII: refused, no error
     assert lookup(app, "unsubscribe", good) == sid
-    assert lookup(app, "unsubscribe", bad) is None
-    assert lookup(app, "unsubscribe", odd) is None
-    assert lookup(app, "unsubscribe", good, site="bikes.test") is None
+    assert lookup(app, "unsubscribe", bad) is Refused.INVALID
+    assert lookup(app, "unsubscribe", odd) is Refused.INVALID
+    assert lookup(app, "unsubscribe", good, site="bikes.test") is Refused.INVALID
 
 
 def test_an_old_id_only_link_works_only_for_a_row_from_before_the_upgrade(app):
     sid = add(app)
     token = old_style("unsubscribe", sid)
-    assert lookup(app, "unsubscribe", token) is None  # a row made by this release
+    assert lookup(app, "unsubscribe", token) is Refused.INVALID  # a row made by this release
     set_row(app, sid, legacy_links=True)
     assert lookup(app, "unsubscribe", token) == sid
 
@@ -100,7 +100,7 @@ def test_an_old_timed_link_never_reaches_a_row_made_after_it(app):
     assert lookup(app, "confirm", token) == sid
     # The same id on a row made after the link was signed: another person's row.
     set_row(app, sid, created_at=utcnow() + timedelta(minutes=5))
-    assert lookup(app, "confirm", token) is None
+    assert lookup(app, "confirm", token) is Refused.INVALID
 
 
 def test_expired_links_say_so_whatever_the_row(app):
@@ -110,11 +110,11 @@ def test_expired_links_say_so_whatever_the_row(app):
     with app.app_context():
         token = confirm_token(sid, key)
     app.config["CONFIRM_MAX_AGE"] = -1
-    assert lookup(app, "confirm", token) == EXPIRED
+    assert lookup(app, "confirm", token) is Refused.EXPIRED
 
 
 @pytest.mark.parametrize("junk", ["", "x" * 201, "MQ.abc", "bnVsbA.abc"])
 def test_junk_is_nothing(app, junk):
     add(app)
     for purpose in ("confirm", "unsubscribe", "access"):
-        assert lookup(app, purpose, junk) is None
+        assert lookup(app, purpose, junk) is Refused.INVALID
