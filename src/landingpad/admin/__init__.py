@@ -38,6 +38,7 @@ def create_admin_app(public: Flask) -> Flask:
     from landingpad.admin.certificates import bp as certificates_bp
     from landingpad.admin.logos import bp as logos_bp
     from landingpad.admin.views import bp
+    from landingpad.announce import bp as announce_bp
     from landingpad.assets import bp as assets_bp
 
     app = Flask("landingpad", root_path=str(PACKAGE_DIR))
@@ -58,6 +59,7 @@ def create_admin_app(public: Flask) -> Flask:
     app.register_blueprint(announcements_bp)
     app.register_blueprint(logos_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(announce_bp)  # the announcement's mail templates, for previews
     app.register_blueprint(assets_bp)  # logo previews (nginx serves them on public sites)
     configure_errors(app)
     return app

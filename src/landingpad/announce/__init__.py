@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from flask import Blueprint, Flask
+
 from landingpad.public import exports
+
+# No routes: the announcement's mail templates (templates/announce/), for the public
+# app (the CLI sends through it) and the admin's previews.
+bp = Blueprint("announce", __name__, template_folder="templates")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
 
 # The public names (landingpad.public): what other features may use.
 PUBLIC = {

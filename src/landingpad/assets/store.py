@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from flask import Flask, current_app
+
 from landingpad.files import (
     PASSAGE_DIR,
     SHARED_DIR,
@@ -244,3 +246,8 @@ def make_store(config: Mapping[str, Any]) -> AssetStore:
         return S3Store(config["S3_BUCKET"], config["S3_PREFIX"], config["S3_ENDPOINT_URL"],
                        config["S3_ACL"])
     return LocalStore(Path(config["DATA_DIR"]) / "assets")
+
+
+def get_store(app: Flask | None = None) -> AssetStore:
+    """The app's store (made by init_app)."""
+    return (app or current_app).extensions["landingpad.assets"]

@@ -10,8 +10,8 @@ from flask import Flask
 from landingpad.mail.message import POLICY, mailbox
 from landingpad.mail.outbox import deliver
 from landingpad.sites import get_registry
+from landingpad.storage.models import Certificate
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Certificate
 
 
 def owner_address(app: Flask, host: str) -> str:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.storage import get_session
+from landingpad.storage.models import Challenge
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Challenge
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # RFC 8555 8.3: base64url, no padding
 

@@ -20,8 +20,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from landingpad.storage.models import Lease
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Lease
 
 log = logging.getLogger(__name__)
 

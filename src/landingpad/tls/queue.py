@@ -19,8 +19,8 @@ from publicsuffixlist import PublicSuffixList
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from landingpad.storage.models import Certificate, CertOrder, CertState
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Certificate, CertOrder, CertState
 
 # After a failed probe or validation: 30 s, 1 min, 2 min ... at most 6 h, with jitter,
 # so a domain that starts pointing here gets its certificate soon, and one that

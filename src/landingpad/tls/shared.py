@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from landingpad.storage.models import SharedCertificate
 from landingpad.storage.types import utcnow
 from landingpad.tls import store
-from landingpad.tls.models import SharedCertificate
 
 
 def _fernet(secret_key: str) -> Fernet:

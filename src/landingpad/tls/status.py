@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
+from landingpad.storage.models import Certificate, CertState
 from landingpad.storage.types import utcnow
 from landingpad.tls import store
-from landingpad.tls.models import Certificate, CertState
 from landingpad.tls.queue import Limits, last_pending_estimate
 
 

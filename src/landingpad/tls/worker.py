@@ -30,10 +30,10 @@ from sqlalchemy import func, select
 
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
+from landingpad.storage.models import Certificate, CertOrder, CertState
 from landingpad.storage.types import utcnow
 from landingpad.tls import lease, shared, store
 from landingpad.tls.challenges import publisher, sweep
-from landingpad.tls.models import Certificate, CertOrder, CertState
 from landingpad.tls.probe import Probe, ProbeFailed
 from landingpad.tls.queue import (
     CA_DOWN_BACKOFF,

@@ -28,6 +28,7 @@ FEATURES = (
     "landingpad.assets",
     "landingpad.signup",
     "landingpad.privacy",
+    "landingpad.announce",   # its mail templates
     "landingpad.tls",        # /.well-known/acme-challenge/: any node answers the CA
     "landingpad.ratelimit",
     "landingpad.admin",      # only when LANDINGPAD_ADMIN_HOST is set

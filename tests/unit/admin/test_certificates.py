@@ -15,9 +15,9 @@ from landingpad import create_app
 from landingpad.admin.accounts import create_user
 from landingpad.admin.certificates import overview
 from landingpad.storage import session_factory
+from landingpad.storage.models import Certificate
 from landingpad.storage.types import utcnow
 from landingpad.tls import store
-from landingpad.tls.models import Certificate
 from landingpad.tls.status import StatusRow
 from tests.conftest import SITES_TOML
 from tests.unit.admin.conftest import ADMIN, PASSWORD, NginxClient, csrf_token

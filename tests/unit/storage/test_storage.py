@@ -7,7 +7,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-import landingpad.tls.models  # noqa: F401  - its tables are in the metadata compared
 from landingpad.storage.engine import EngineHolder, make_engine, normalise_url
 from landingpad.storage.migrations import current, upgrade
 from landingpad.storage.models import Base, Signup

@@ -4,8 +4,8 @@ import json
 
 from sqlalchemy import select
 
+from landingpad.storage.models import Certificate
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Certificate
 
 
 def test_status_lists_every_host_of_the_sites_file_with_its_state(runner, cli_env):

@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from landingpad import create_app
 from landingpad.storage import session_factory
+from landingpad.storage.models import Certificate, CertOrder
 from landingpad.tls import lease, store
-from landingpad.tls.models import Certificate, CertOrder
 from landingpad.tls.probe import Probe, ProbeFailed, addresses
 from landingpad.tls.status import rows
 from landingpad.tls.worker import LEASE, printable, run_pass

@@ -4,8 +4,8 @@ from datetime import timedelta
 
 import pytest
 
+from landingpad.storage.models import Certificate, CertOrder, CertState
 from landingpad.storage.types import utcnow
-from landingpad.tls.models import Certificate, CertOrder, CertState
 from landingpad.tls.queue import (
     MAX_BACKOFF,
     Limits,

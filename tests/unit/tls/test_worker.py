@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from landingpad import create_app
 from landingpad.storage import session_factory
+from landingpad.storage.models import Certificate, CertOrder, CertState
 from landingpad.storage.types import utcnow
 from landingpad.tls import lease, store
-from landingpad.tls.models import Certificate, CertOrder, CertState
 from landingpad.tls.status import rows
 from landingpad.tls.worker import LEASE, run_pass
 from tests.servers import landingpad_serve
@@ -277,7 +277,7 @@ def test_two_nodes_either_answers_the_challenge_and_both_serve_every_certificate
 
 @pytest.mark.backends("sqlite")  # pebble-bound; the dialect adds nothing here
 def test_the_shared_store_holds_no_readable_private_key(acme_app, data_dir):
-    from landingpad.tls.models import SharedCertificate
+    from landingpad.storage.models import SharedCertificate
 
     run_pass(acme_app, ["coffee.test"], force=True)
     key = store.read_pair(data_dir, "coffee.test").key_pem
