@@ -27,10 +27,7 @@ import ssl
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
@@ -389,61 +386,30 @@ def worker_memory(data: Path, domains: int, hosts: list[str]) -> tuple[int, int]
         nginx.stop()
 
 
-class _ChallengeServer(ThreadingHTTPServer):
-    """Answers /.well-known/acme-challenge/<token> from a dict (as tests/unit/tls does)."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self) -> None:
-        self.answers: dict[str, str] = {}
-        answers = self.answers
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = answers.get(self.path.rsplit("/", 1)[-1])
-                if body is None or not self.path.startswith("/.well-known/acme-challenge/"):
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
-
-
 def tls_issue_figures(work: Path, count: int) -> dict[str, float]:
     """tls_issue_s: the median seconds of ``count`` issues (the account made beforehand:
     once per install, not per certificate)."""
-    from tests.tls_servers import start_pebble
+    from tests.tls_servers import ChallengeServer, start_pebble
 
     from landingpad.tls.acme import AcmeClient
 
-    challenges = _ChallengeServer()
-    pebble = start_pebble(work / "pebble", challenges.server_address[1])
+    challenges = ChallengeServer()
+    pebble = start_pebble(work / "pebble", challenges.port)
     try:
         client = AcmeClient.from_config({
             "ACME_DIRECTORY": pebble.directory, "DATA_DIR": str(work / "acme"),
             "ACME_CA_BUNDLE": str(pebble.ca_bundle), "ACME_EMAIL": "owner@example.com",
             "ACME_EAB_KID": "", "ACME_EAB_HMAC_KEY": ""})
         client.account()
-        publish: Callable[[str, str], None] = challenges.answers.__setitem__
         times = []
         log(f"HTTPS: {count} certificates from pebble (HTTP-01 really fetched)")
         for i in range(count):
             started = time.monotonic()
-            client.issue(f"issue-{i}.bench.example", publish,
-                         lambda token: challenges.answers.pop(token, None))
+            client.issue(f"issue-{i}.bench.example", challenges.publish, challenges.withdraw)
             times.append(time.monotonic() - started)
         log(f"  seconds per certificate: median {statistics.median(times):.3f}, "
             f"{min(times):.3f} - {max(times):.3f}")
     finally:
         pebble.stop()
-        challenges.shutdown()
-        challenges.server_close()
+        challenges.stop()
     return {"tls_issue_s": round(statistics.median(times), 3)}

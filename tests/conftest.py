@@ -181,6 +181,42 @@ def app(app_config: dict):
 
 
 @pytest.fixture
+def app_sending_to(app_config: dict):
+    """make(port, **config): an app sending its mail to the SMTP server on ``port``;
+    each one's outbox and database closed after the test."""
+    made = []
+
+    def make(port: int, **config: object):
+        app = create_app({**app_config, "MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
+                          "SMTP_PORT": port, "SMTP_TIMEOUT": 5.0, **config})
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["landingpad.outbox"].close()
+        app.extensions["landingpad.db"].dispose()
+
+
+@pytest.fixture
+def add_announcement(app):
+    """add(app=None, **fields) -> id: an announcement row (subject "Hi" to coffee.test)."""
+    def add(target=None, **fields: object) -> int:
+        from landingpad.storage import session_factory
+        from landingpad.storage.models import Announcement
+        from landingpad.storage.types import utcnow
+
+        values = {"subject": "Hi", "body_markdown": "x", "sites": ["coffee.test"],
+                  "created_at": utcnow(), **fields}
+        with session_factory(target or app)() as session:
+            item = Announcement(**values)
+            session.add(item)
+            session.commit()
+            return item.id
+    return add
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -14,9 +14,11 @@ import json
 import shutil
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
@@ -201,3 +203,55 @@ def start_pebble(folder: Path, http_port: int, validity_seconds: int | None = No
                                f"challtestsrv.log:\n{server.log()[-2000:]}")
         time.sleep(0.05)
     return server
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    # Clients keep connections alive: don't wait for their handler threads on close.
+    daemon_threads = True
+    block_on_close = False
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> None:
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+
+
+class ChallengeServer:
+    """Answers /.well-known/acme-challenge/<token> from a dict; records publish/withdraw."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, str] = {}
+        self.published: list[str] = []
+        self.withdrawn: list[str] = []
+        answers = self.answers
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                body = answers.get(self.path.rsplit("/", 1)[-1])
+                if body is None or not self.path.startswith("/.well-known/acme-challenge/"):
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+        self.server = LoopbackServer(("127.0.0.1", free_port()), Handler)
+        self.port = self.server.server_address[1]
+        serve_in_thread(self.server)
+
+    def publish(self, token: str, key_authorization: str) -> None:
+        self.published.append(token)
+        self.answers[token] = key_authorization
+
+    def withdraw(self, token: str) -> None:
+        self.withdrawn.append(token)
+        self.answers.pop(token, None)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

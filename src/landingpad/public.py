@@ -13,16 +13,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def exports(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` for ``package``: ``names`` maps each public name to
-    ``"module"`` (same name there) or ``"module:attr"``, modules relative to the package."""
+def exports(package: str, modules: Mapping[str, str]) -> tuple[Callable[[str], Any], list[str]]:
+    """A module ``__getattr__`` and ``__all__`` for ``package``.
+
+    ``modules`` maps an inner module (relative to the package) to the names it offers,
+    separated by spaces; ``inner:public`` offers ``inner`` under another name.
+    """
+    where: dict[str, tuple[str, str]] = {}
+    for module, names in modules.items():
+        for name in names.split():
+            inner, _, public = name.partition(":")
+            where[public or inner] = (f"{package}.{module}", inner)
 
     def __getattr__(name: str) -> Any:
         try:
-            module, _, attr = names[name].partition(":")
+            module, inner = where[name]
         except KeyError:
             raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(f"{package}.{module}"), attr or name)
-        return value
+        return getattr(importlib.import_module(module), inner)
 
-    return __getattr__
+    return __getattr__, sorted(where)

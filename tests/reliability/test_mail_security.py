@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 import dkim
 import pytest
 
-from landingpad import create_app
 from landingpad.announce import send_announcement as send
 from landingpad.announce.compose import send_test_copy
 from landingpad.storage import session_factory
@@ -52,20 +51,12 @@ def sink():
 
 
 @pytest.fixture
-def mail_app(app_config, data_dir, sink):
+def mail_app(app_sending_to, data_dir, sink):
     """make(**coffee_settings): the app on the SMTP sink, coffee.test set up as asked."""
-    made = []
-
     def make(**coffee: str):
         sites_file(data_dir, **coffee)
-        app = create_app({**app_config, "MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
-                          "SMTP_PORT": sink.port, "SMTP_TIMEOUT": 5.0})
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        app.extensions["landingpad.db"].dispose()
+        return app_sending_to(sink.port)
+    return make
 
 
 def every_mail_kind(app, sink) -> dict[str, object]:

@@ -15,15 +15,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-# The public names (landingpad.public): what other features may use.
-PUBLIC = {
-    "render_email": "compose",
-    "send_test_copy": "compose",
-    "send_announcement": "send",
-    "counts": "states",
-    "announcement_state": "states",
-    "AnnouncementState": "states",
-    "Outcome": "states",
-}
-__getattr__ = exports(__name__, PUBLIC)
-__all__ = list(PUBLIC)
+# What other features may use (landingpad.public): inner module -> names.
+__getattr__, __all__ = exports(__name__, {
+    "compose": "render_email send_test_copy",
+    "send": "send_announcement",
+    "states": "counts announcement_state AnnouncementState Outcome",
+})

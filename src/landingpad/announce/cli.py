@@ -12,8 +12,7 @@ from tqdm import tqdm
 from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.send import send_announcement
 from landingpad.announce.states import counts
-from landingpad.cli import AppLoader, pass_app
-from landingpad.mail.address import normalise_email
+from landingpad.cli import EMAIL, AppLoader, pass_app
 from landingpad.mail.transports import DeliveryError
 from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, normalize_host
@@ -101,15 +100,10 @@ def preview(load_app, announcement_id: int, out: Path) -> None:  # noqa: ANN001
 
 @announce.command("test")
 @click.argument("announcement_id", type=int)
-@click.option("--to", "to", required=True, metavar="ADDRESS")
+@click.option("--to", "to", required=True, metavar="ADDRESS", type=EMAIL)
 @pass_app
 def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
     """Send one copy to ADDRESS, as the first site's sign-ups would get it."""
-
-    try:
-        to = normalise_email(to)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--to") from None
     app = load_app()
     with app.app_context(), session_factory(app)() as session:
         try:

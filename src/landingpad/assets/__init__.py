@@ -13,18 +13,10 @@ def init_app(app: Flask) -> None:
     app.extensions["landingpad.assets"] = make_store(app.config)
     app.register_blueprint(views.bp)
 
-# The public names (landingpad.public): what other features may use.
-PUBLIC = {
-    "bp": "views",
-    "get_store": "store",
-    "BadImage": "images",
-    "PRESIGN_SECONDS": "store",
-    "StoreError": "store",
-    "incoming_key": "store",
-    "Uploaded": "upload",
-    "save_upload": "upload",
-    "use_as_logo": "upload",
-    "verify_direct_upload": "upload",
-}
-__getattr__ = exports(__name__, PUBLIC)
-__all__ = list(PUBLIC)
+# What other features may use (landingpad.public): inner module -> names.
+__getattr__, __all__ = exports(__name__, {
+    "views": "bp",
+    "store": "get_store PRESIGN_SECONDS StoreError incoming_key",
+    "images": "BadImage",
+    "upload": "Uploaded save_upload use_as_logo verify_direct_upload",
+})

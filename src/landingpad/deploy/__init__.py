@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from landingpad.public import exports
 
-# The public names (landingpad.public): what other features may use.
-PUBLIC = {
-    "DomainError": "domains",
-    "DomainManager": "domains",
-    "NginxError": "nginx",
-    "find_nginx": "nginx",
-    "DeployOptions": "render",
-    "serve_command": "serve:serve",
-    "Stack": "stack",
-}
-__getattr__ = exports(__name__, PUBLIC)
-__all__ = list(PUBLIC)
+# What other features may use (landingpad.public): inner module -> names.
+__getattr__, __all__ = exports(__name__, {
+    "domains": "DomainError DomainManager",
+    "nginx": "NginxError find_nginx",
+    "render": "DeployOptions",
+    "serve": "serve:serve_command",
+    "stack": "Stack",
+})

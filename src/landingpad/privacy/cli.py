@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from email_validator import EmailNotValidError
 
-from landingpad.cli import AppLoader, pass_app
-from landingpad.mail.address import normalise_email
+from landingpad.cli import EMAIL, AppLoader, pass_app
 from landingpad.privacy.erasure import forget as forget_address
 from landingpad.privacy.erasure import plan_purge
 from landingpad.privacy.erasure import purge as run_purge
@@ -17,16 +15,11 @@ from landingpad.storage import session_factory
 
 
 @click.command()
-@click.argument("email")
+@click.argument("email", type=EMAIL)
 @click.confirmation_option(prompt="Erase this address from every site, for good?")
 @pass_app
 def forget(load_app: AppLoader, email: str) -> None:
     """Erase EMAIL across all sites (sign-ups, recipients, mail files) and never mail it again."""
-
-    try:
-        email = normalise_email(email)
-    except EmailNotValidError as exc:
-        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
     app = load_app()
     with app.app_context(), session_factory(app)() as session:
         result = forget_address(session, app.config["SECRET_KEY"], email,

@@ -23,9 +23,7 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = LandingFastPath(app.wsgi_app, app.extensions["landingpad.sites"], pages,
                                    tokens, admin_host=app.config["ADMIN_HOST"])
 
-# The public names (landingpad.public): what other features may use.
-PUBLIC = {
-    "iter_csv": "export",
-}
-__getattr__ = exports(__name__, PUBLIC)
-__all__ = list(PUBLIC)
+# What other features may use (landingpad.public): inner module -> names.
+__getattr__, __all__ = exports(__name__, {
+    "export": "iter_csv",
+})

@@ -20,17 +20,10 @@ def init_app(app: Flask) -> None:
 
     challenges.init_app(app)
 
-# The public names (landingpad.public): what other features may use.
-PUBLIC = {
-    "StatusRow": "status",
-    "status_rows": "status:rows",
-    "last_pending_by": "status",
-    "retry_now": "status",
-    "LocalIssuer": "localca",
-    "load_or_create_local_ca": "localca:load_or_create",
-    "local_ca_covers": "localca:covers",
-    "run_local_ca": "localca:run",
-    "worker_loop": "worker:loop",
-}
-__getattr__ = exports(__name__, PUBLIC)
-__all__ = list(PUBLIC)
+# What other features may use (landingpad.public): inner module -> names.
+__getattr__, __all__ = exports(__name__, {
+    "status": "StatusRow last_pending_by retry_now rows:status_rows",
+    "localca": "LocalIssuer load_or_create:load_or_create_local_ca covers:local_ca_covers "
+               "run:run_local_ca",
+    "worker": "loop:worker_loop",
+})

@@ -68,16 +68,12 @@ def test_announcement_pages_need_login_and_csrf(client, logged_in):
     assert logged_in.get("/announcements/999", headers=H).status_code == 404
 
 
-def test_the_page_refreshes_only_while_the_announcement_is_sending(app, logged_in):
+def test_the_page_refreshes_only_while_the_announcement_is_sending(app, logged_in,
+                                                                  add_announcement):
     from landingpad.storage.models import Announcement, Recipient
     from landingpad.storage.types import utcnow
 
-    with session_factory(app)() as session:
-        item = Announcement(subject="Hi", body_markdown="x", sites=["coffee.test"],
-                            created_at=utcnow())
-        session.add(item)
-        session.commit()
-        ident = item.id
+    ident = add_announcement()
     refresh = b'http-equiv="refresh"'
     page = logged_in.get(f"/announcements/{ident}", headers=H).data
     assert refresh not in page and b"Send to everyone now" in page  # a draft

@@ -41,14 +41,10 @@ def add_signup(smtp_app):
 
 
 @pytest.fixture
-def announcement(smtp_app):
+def announcement(smtp_app, add_announcement):
     def make(sites=("coffee.test",), interest=None, body="Hello **there**."):
-        with session_factory(smtp_app)() as session:
-            item = Announcement(subject="We launched", body_markdown=body, sites=list(sites),
-                                interest=interest, created_at=utcnow())
-            session.add(item)
-            session.commit()
-            return item.id
+        return add_announcement(smtp_app, subject="We launched", body_markdown=body,
+                                sites=list(sites), interest=interest)
     return make
 
 

@@ -12,7 +12,6 @@ import uuid
 import dkim
 import pytest
 
-from landingpad import create_app
 from landingpad.mail.dkim import generate
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import deliver, get_outbox
@@ -36,20 +35,9 @@ def mail_to(app, to: str, host: str = "coffee.test"):
 
 
 @pytest.fixture
-def app_on(app_config):
+def app_on(app_sending_to):
     """app_on(sink): the app sending through that sink."""
-    made = []
-
-    def make(sink: Sink):
-        app = create_app({**app_config, "MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
-                          "SMTP_PORT": sink.port, "SMTP_TIMEOUT": 5.0})
-        made.append(app)
-        return app
-
-    yield make
-    for app in made:
-        get_outbox(app).close()
-        app.extensions["landingpad.db"].dispose()
+    return lambda sink: app_sending_to(sink.port)
 
 
 @pytest.fixture

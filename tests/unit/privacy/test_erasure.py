@@ -59,17 +59,13 @@ def test_forget_leaves_no_trace(app, runner, data_dir):
         assert session.scalar(sa.select(Suppression.reason)) == "forgotten"
 
 
-def test_a_forgotten_address_is_never_mailed_again_even_if_reimported(app, runner, data_dir):
+def test_a_forgotten_address_is_never_mailed_again_even_if_reimported(app, runner, data_dir,
+                                                                      add_announcement):
     add(app, "gone@example.com")
     runner("forget", "gone@example.com", "--yes")
     add(app, "gone@example.com")  # imported again
     add(app, "fine@example.com")
-    with session_factory(app)() as session:
-        item = Announcement(subject="Hi", body_markdown="x", sites=["coffee.test"],
-                            created_at=utcnow())
-        session.add(item)
-        session.commit()
-        ident = item.id
+    ident = add_announcement()
     assert runner("announce", "send", str(ident), "--no-progress").exit_code == 0
     names = sorted(p.read_bytes().split(b"To: ")[1].split(b"\r\n")[0].decode()
                    for p in (data_dir / "mail").glob("*.eml"))

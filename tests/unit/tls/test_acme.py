@@ -10,10 +10,8 @@ import os
 import secrets
 import ssl
 import stat
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,62 +23,15 @@ from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 from landingpad.files import PASSAGE_DIR
 from landingpad.tls.acme import AcmeClient, AcmeError, AcmeFailure, ari_cert_id, new_private_key
-from tests.servers import free_port
-from tests.tls_servers import make_api_certificate
+from tests.tls_servers import (
+    ChallengeServer,
+    LoopbackServer,
+    QuietHandler,
+    make_api_certificate,
+    serve_in_thread,
+)
 
 HOST = "coffee.test"
-
-
-class _Quiet(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    # Clients keep connections alive: don't wait for their handler threads on close.
-    daemon_threads = True
-    block_on_close = False
-
-
-def _serve(server: ThreadingHTTPServer) -> None:
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-
-
-class ChallengeServer:
-    """Answers /.well-known/acme-challenge/<token> from a dict; records publish/withdraw."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, str] = {}
-        self.published: list[str] = []
-        self.withdrawn: list[str] = []
-        answers = self.answers
-
-        class Handler(_Quiet):
-            def do_GET(self) -> None:
-                body = answers.get(self.path.rsplit("/", 1)[-1])
-                if body is None or not self.path.startswith("/.well-known/acme-challenge/"):
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-        self.server = _Server(("127.0.0.1", free_port()), Handler)
-        self.port = self.server.server_address[1]
-        _serve(self.server)
-
-    def publish(self, token: str, key_authorization: str) -> None:
-        self.published.append(token)
-        self.answers[token] = key_authorization
-
-    def withdraw(self, token: str) -> None:
-        self.withdrawn.append(token)
-        self.answers.pop(token, None)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +243,7 @@ class FakeCA:
         self.renewal_paths: list[str] = []
         fake = self
 
-        class Handler(_Quiet):
+        class Handler(QuietHandler):
             def _send(self, status: int, body: dict | None, headers: dict | None = None,
                       content_type: str = "application/json") -> None:
                 data = json.dumps(body).encode() if body is not None else b""
@@ -339,13 +290,13 @@ class FakeCA:
                 else:
                     self._send(404, {"type": "urn:ietf:params:acme:error:malformed"})
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = LoopbackServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.directory = f"https://127.0.0.1:{self.port}/dir"
-        _serve(self.server)
+        serve_in_thread(self.server)
 
     def stop(self) -> None:
         self.server.shutdown()
