@@ -27,6 +27,12 @@ class SinkHandler:
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
         self.peers: list[tuple[str, int]] = []  # the client's address: one per connection
+        self.quits: list[tuple[str, int]] = []  # clients that said goodbye
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.quits.append(tuple(session.peer))
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         rcpt = envelope.rcpt_tos[0]

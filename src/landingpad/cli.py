@@ -49,26 +49,6 @@ class AppLoader:
 pass_app = click.make_pass_decorator(AppLoader, ensure=True)
 
 
-class EmailAddress(click.ParamType):
-    """An address in its one normal form (mail.address), or a usage error saying why not."""
-
-    name = "address"
-
-    def convert(self, value: object, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
-        from email_validator import EmailNotValidError
-
-        from landingpad.mail.address import normalise_email
-
-        try:
-            return normalise_email(str(value).strip())
-        except EmailNotValidError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-EMAIL = EmailAddress()
-
-
 class LazyGroup(click.Group):
     """Imports a command's module only when that command runs (click's lazy-loading recipe).
 

@@ -40,6 +40,7 @@ class Setting:
     parse: Callable[[Any], Any] = _TEXT
     env: str | None = None  # the environment variable, if not LANDINGPAD_<name>
     empty_is_value: bool = False  # "" is parsed (e.g. "off"), not read as "use the default"
+    secret: bool = False  # never quoted in an error: it would reach a terminal or a log
 
     @property
     def env_name(self) -> str:
@@ -64,14 +65,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL. Default: SQLite in the data dir. "
             "PostgreSQL: postgresql+psycopg://user:pass@host/db.",
-            env="DATABASE_URL"),
+            env="DATABASE_URL", secret=True),
     Setting("DATABASE_POOL_SIZE", 5,
             "PostgreSQL: connections each app process keeps open.", values.whole(1)),
     Setting("DATABASE_MAX_OVERFLOW", 5,
             "PostgreSQL: extra connections a process may open at a peak.", values.whole(0)),
     Setting("REDIS_URL", "",
             "Redis for rate limits shared by every node (empty: a file in the data dir, "
-            "shared by this machine's processes).", values.redis_url, env="REDIS_URL"),
+            "shared by this machine's processes).", values.redis_url, env="REDIS_URL",
+            secret=True),
     Setting("SIGNUP_RATE", "10/minute", "Sign-ups one client may post to one site.", values.rates),
     Setting("PRIVACY_RATE", "5/hour",
             "\"See or erase my data\" requests one client may post to one site.", values.rates),
@@ -81,14 +83,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ADMIN_HOST", "", "The host name that serves the admin area (off when empty)."),
     Setting("SECRET_KEY", None,
             "Signs form tokens, links and sessions. Default: generated once into the data "
-            "dir (SQLite only: with a shared database every node needs the same key)."),
+            "dir (SQLite only: with a shared database every node needs the same key).",
+            secret=True),
     Setting("MAIL_TRANSPORT", "folder",
             "How mail leaves: smtp, or folder (one .eml per message in $LANDINGPAD_DATA_DIR/mail).",
             values.choice("smtp", "folder")),
     Setting("SMTP_HOST", "localhost", "SMTP server."),
     Setting("SMTP_PORT", 25, "SMTP port.", values.whole(1)),
     Setting("SMTP_USERNAME", "", "SMTP user (empty: no AUTH)."),
-    Setting("SMTP_PASSWORD", "", "SMTP password."),
+    Setting("SMTP_PASSWORD", "", "SMTP password.", secret=True),
     Setting("SMTP_STARTTLS", False, "Use STARTTLS.", values.flag),
     Setting("SMTP_SSL", False, "Connect with TLS from the start (port 465).", values.flag),
     Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", values.number(0)),
@@ -140,13 +143,14 @@ SETTINGS: tuple[Setting, ...] = (
             "https://acme-staging-v02.api.letsencrypt.org/directory.",
             values.https_url_or_empty, empty_is_value=True),
     Setting("ACME_EMAIL", "", "The address the CA may write to about the ACME account "
-            "(also where certificate alerts go when a site has no LANDING_EMAIL).", values.email),
+            "(also where certificate alerts go when a site has no LANDING_EMAIL).",
+            values.private_email),
     Setting("ACME_CA_BUNDLE", "",
             "A PEM file trusted for the ACME server's own HTTPS (private and test CAs; "
             "empty: the system's trust store).", values.pem_file),
     Setting("ACME_EAB_KID", "", "External Account Binding key id, for CAs that need one."),
     Setting("ACME_EAB_HMAC_KEY", "", "External Account Binding HMAC key (base64url).",
-            values.base64url),
+            values.base64url, secret=True),
     Setting("ACME_HTTP_PORT", 80,
             "Where the CA, and landingpad's pre-flight probe, reach a domain over HTTP.",
             values.port),
@@ -186,6 +190,9 @@ def load(overrides: Mapping[str, Any] | None = None,
         try:
             resolved[setting.name] = setting.parse(raw)
         except ValueError as exc:
+            if setting.secret:
+                reason = str(exc).replace(raw, "...") if raw else str(exc)
+                raise SettingsError(f"{setting.env_name} (value not shown): {reason}") from None
             raise SettingsError(f"{setting.env_name}={raw!r}: {exc}") from None
 
     data_dir = Path(resolved["DATA_DIR"]).resolve()

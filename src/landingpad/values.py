@@ -32,7 +32,7 @@ Parser = Callable[[Any], Any]
 # separators: each is a line break to some reader (str.splitlines, mail clients, logs,
 # nginx params). Lone surrogates can't even be written as UTF-8.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_WHOLE = re.compile(r"[+-]?[0-9]+")
+_WHOLE = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")  # 16_777_216, as Python writes it
 
 
 # -- the kinds both tables use --------------------------------------------------------
@@ -79,7 +79,8 @@ def whole(minimum: int = 0, maximum: int | None = None) -> Callable[[Any], int]:
               else f"must be a whole number >= {minimum}")
 
     def parse(value: Any) -> int:
-        if isinstance(value, str) and _WHOLE.fullmatch(_line(value).strip()):
+        # Outer white space (a trailing newline from a secret file) is not the number's.
+        if isinstance(value, str) and _WHOLE.fullmatch(_line(value.strip())):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum \
                 or (maximum is not None and value > maximum):
@@ -96,7 +97,7 @@ def number(minimum: float = 0) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         if isinstance(value, str):
             try:
-                value = float(_line(value))
+                value = float(_line(value.strip()))
             except ValueError:
                 raise ValueError(wanted) from None
         if not isinstance(value, int | float) or isinstance(value, bool) \
@@ -126,6 +127,26 @@ def email(value: Any) -> str:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
+
+
+_DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                     r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+
+
+def private_email(value: Any) -> str:
+    """An address whose domain may be a special-use one (pki@corp.local: the ACME
+    account's contact at a private CA), which ``email`` refuses; "" for none."""
+    value = text(254)(value)
+    if not value:
+        return ""
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return email(value)  # refused, in the same words
+    if not _DOMAIN.fullmatch(domain):
+        raise ValueError("not a valid email address: the part after the @-sign must be "
+                         "a domain name")
+    local = email(f"{local}@example.com").rpartition("@")[0]  # the same rules before the @
+    return f"{local}@{domain.lower()}"
 
 
 # -- per-site kinds ------------------------------------------------------------------

@@ -6,13 +6,16 @@
 - no two packages import each other, directly or round a longer circle.
 
 Every import counts, at module level or inside a function: a lazy import is still a
-dependency. Features are loaded by name where the core composes them (the app
-factory's FEATURES, the CLI's COMMANDS): strings, not imports.
+dependency, and so is ``importlib.import_module("landingpad....")`` (or ``__import__``,
+werkzeug's ``import_string``) with a written name. Features are loaded by name only
+where the core composes them (the app factory's FEATURES, the CLI's COMMANDS), and
+those names are checked here too.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -39,7 +42,10 @@ def imports_of(path: Path) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call) and _loader(node.func) and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.add(node.args[0].value.partition(":")[0])
+        elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
@@ -50,6 +56,12 @@ def imports_of(path: Path) -> set[str]:
                 sub = f"{base}.{alias.name}"
                 found.add(sub if _is_module(sub) else base)
     return {m for m in found if m == "landingpad" or m.startswith("landingpad.")}
+
+
+def _loader(func: ast.expr) -> bool:
+    """Whether a call imports the module its first argument names."""
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("import_module", "__import__", "import_string")
 
 
 def _is_module(name: str) -> bool:
@@ -128,6 +140,17 @@ def test_no_two_parts_of_the_package_import_each_other():
     assert cycles(graph()) == []
 
 
+def test_every_command_the_cli_loads_by_name_is_a_click_command_of_that_part():
+    import click
+
+    from landingpad.cli import COMMANDS
+
+    for verb, target in COMMANDS.items():
+        module, _, attr = target.partition(":")
+        assert _is_module(module), target
+        assert isinstance(getattr(importlib.import_module(module), attr), click.Command), verb
+
+
 def test_every_feature_the_app_loads_by_name_is_a_feature_with_init_app():
     for name in FEATURES:
         assert top(name) not in CORE
@@ -167,6 +190,15 @@ def test_a_feature_reaching_into_another_features_module_is_refused(fake):
         "use landingpad.deploy, its public module"]
     edges = fake({**BASE, "signup/views.py": "from landingpad.deploy import DomainManager\n"})
     assert violations(edges) == []
+
+
+def test_a_core_module_loading_a_feature_module_by_its_written_name_is_refused(fake):
+    edges = fake({**BASE, "web/app.py": "import importlib\n"
+                  "def f():\n    return importlib.import_module('landingpad.signup.views')\n"})
+    assert violations(edges) == ["core landingpad.web.app imports feature landingpad.signup.views"]
+    edges = fake({**BASE, "web/app.py": "import importlib\nNAMES = ('landingpad.signup',)\n"
+                  "def f():\n    return [importlib.import_module(n) for n in NAMES]\n"})
+    assert violations(edges) == []  # a name from a table: FEATURES, checked above
 
 
 def test_relative_imports_are_resolved_like_absolute_ones(fake):

@@ -39,6 +39,37 @@ def test_hostile_values_stop_the_app_naming_the_variable(name, raw):
         load(environ={name: raw})
 
 
+@pytest.mark.parametrize(("name", "raw"), [
+    ("LANDINGPAD_SMTP_PASSWORD", "hunter2\twith a tab"),
+    ("LANDINGPAD_SECRET_KEY", "k" * 40 + "\x1b"),
+    ("DATABASE_URL", "postgresql://lp:s3cr3t\x7f@db/lp"),
+    ("REDIS_URL", "ftp://:s3cr3t@redis"),
+    ("LANDINGPAD_ACME_EAB_HMAC_KEY", "not base64 s3cr3t!"),
+])
+def test_a_refused_secret_is_named_but_never_quoted(name, raw):
+    with pytest.raises(SettingsError, match=name) as caught:
+        load(environ={name: raw, "LANDINGPAD_ACME_EAB_KID": "kid"})
+    assert "s3cr3t" not in str(caught.value) and "hunter2" not in str(caught.value)
+    assert "k" * 40 not in str(caught.value)
+
+
+def test_numbers_are_read_as_python_writes_them_and_outer_white_space_is_not_theirs():
+    values = load(environ={"LANDINGPAD_MAX_FORM_BYTES": "16_384\n",
+                           "LANDINGPAD_SMTP_PORT": " 587 ", "LANDINGPAD_SMTP_TIMEOUT": "30\n"})
+    assert values["MAX_FORM_BYTES"] == 16384 and values["SMTP_PORT"] == 587
+    assert values["SMTP_TIMEOUT"] == 30.0
+    for raw in ("16__384", "_16", "16_", "1 6"):
+        with pytest.raises(SettingsError, match="LANDINGPAD_MAX_FORM_BYTES"):
+            load(environ={"LANDINGPAD_MAX_FORM_BYTES": raw})
+
+
+def test_the_acme_address_may_be_at_a_private_domain_but_must_be_an_address():
+    assert load(environ={"LANDINGPAD_ACME_EMAIL": "pki@corp.local"})["ACME_EMAIL"] \
+        == "pki@corp.local"
+    with pytest.raises(SettingsError, match="LANDINGPAD_ACME_EMAIL"):
+        load(environ={"LANDINGPAD_ACME_EMAIL": "not an address"})
+
+
 def test_secret_key_is_created_once_private(tmp_path):
     key = secret_key(tmp_path)
     assert len(key) == 64 and secret_key(tmp_path) == key

@@ -48,7 +48,7 @@ def test_numbers(parse, raw, parsed):
     (values.whole(0), "-5", "must be a whole number >= 0"),
     (values.whole(0), "1e9x", "must be a whole number >= 0"),
     (values.whole(0), True, "must be a whole number >= 0"),
-    (values.whole(0), "1\n", "must not contain control characters"),
+    (values.whole(0), "1\n2", "must not contain control characters"),
     (values.port, "0", "must be a whole number from 1 to 65535"),
     (values.port, "65536", "must be a whole number from 1 to 65535"),
     (values.number(0), "nan", "must be a number >= 0"),

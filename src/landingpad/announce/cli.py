@@ -12,7 +12,8 @@ from tqdm import tqdm
 from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.send import send_announcement
 from landingpad.announce.states import counts
-from landingpad.cli import EMAIL, AppLoader, pass_app
+from landingpad.cli import AppLoader, pass_app
+from landingpad.mail.cli import EMAIL
 from landingpad.mail.transports import DeliveryError
 from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, normalize_host

@@ -1,14 +1,32 @@
-"""``landingpad dkim generate|show``"""
+"""``landingpad dkim generate|show``, and the address type every command taking one uses."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+from email_validator import EmailNotValidError
 
 from landingpad.cli import AppLoader, pass_app
 from landingpad.mail import dkim
+from landingpad.mail.address import normalise_email
 from landingpad.sites.host import InvalidHost, normalize_host
+
+
+class EmailAddress(click.ParamType):
+    """An address in its one normal form (mail.address), or a usage error saying why not."""
+
+    name = "address"
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        try:
+            return normalise_email(str(value).strip())
+        except EmailNotValidError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+EMAIL = EmailAddress()
 
 
 def _domain(name: str) -> str:

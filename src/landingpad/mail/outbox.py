@@ -220,6 +220,7 @@ class _Background:
         self._pid = 0
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._apps: dict[int, Flask] = {}  # whose outbox this thread used: closed at exit
 
     def put(self, job: Job) -> None:
         with self._lock:
@@ -230,6 +231,7 @@ class _Background:
     def _start(self) -> None:
         self._pid = os.getpid()
         self._queue = queue.SimpleQueue()
+        self._apps = {}
         self._thread = threading.Thread(target=self._loop, name="landingpad-outbox",
                                         daemon=True)
         self._thread.start()
@@ -249,12 +251,17 @@ class _Background:
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
+            self._apps.setdefault(id(job[0]), job[0])
             _run(job)  # deliver() never raises
 
     def drain(self) -> None:
+        """Send what is queued, then say goodbye (QUIT) to the SMTP server."""
         if self._thread is not None and self._pid == os.getpid():
             self._queue.put(None)
             self._thread.join(self.DRAIN_SECONDS)
+            if not self._thread.is_alive():
+                for app in self._apps.values():
+                    get_outbox(app).close()
 
 
 _background = _Background()

@@ -61,11 +61,13 @@ def _closed_by_server(smtp: smtplib.SMTP) -> bool:
     the server never saw."""
     if smtp.sock is None:
         return True
+    # poll, not select: select refuses a descriptor numbered 1024 or more.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([smtp.sock], [], [], 0)
+        poller.register(smtp.sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
     except (OSError, ValueError):  # closed under us
         return True
-    return bool(readable)
 
 
 def _reply(code: int, text: bytes | str) -> str:

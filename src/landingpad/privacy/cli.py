@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from landingpad.cli import EMAIL, AppLoader, pass_app
+from landingpad.cli import AppLoader, pass_app
+from landingpad.mail.cli import EMAIL
 from landingpad.privacy.erasure import forget as forget_address
 from landingpad.privacy.erasure import plan_purge
 from landingpad.privacy.erasure import purge as run_purge

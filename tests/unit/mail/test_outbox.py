@@ -163,3 +163,15 @@ def test_the_failure_kind_is_one_enum_that_still_reads_as_its_word():
     assert str(error) == "unknown: connection lost"
     with pytest.raises(ValueError):
         DeliveryError("maybe", "no such kind")
+
+
+def test_a_worker_exiting_sends_what_is_queued_then_says_goodbye(app_on, sink):
+    """uWSGI calls the drain at a worker's exit: the queued mail goes, then QUIT."""
+    from landingpad.mail.outbox import _Background
+
+    app = app_on(sink)
+    background = _Background()
+    background.put((app, mail_to(app, "queued@example.com"), "test mail"))
+    background.drain()
+    assert [rcpt for _, [rcpt] in sink.handler.envelopes] == ["queued@example.com"]
+    assert sink.handler.quits == sink.handler.peers  # the same connection, closed politely
