@@ -10,7 +10,7 @@ from pathlib import Path
 
 from landingpad import files
 from landingpad.logs import ADDRESS_PLACEHOLDER, CLIENT_VAR, SECRET_PATH, TOKEN_PLACEHOLDER
-from landingpad.web.headers import ADMIN_ENTRANCE, ENTRANCE
+from landingpad.web import ADMIN_ENTRANCE, ENTRANCE
 from landingpad.web.magic import ROUTES as MAGIC_ROUTES
 
 # No %(addr): request logs never hold the visitor's IP address. %(uri) is REQUEST_URI,

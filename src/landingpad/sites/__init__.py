@@ -1,13 +1,19 @@
-"""Sites: which domain a request is for and its settings."""
+"""Sites: which domain a request is for and its settings.
+
+Flask is imported by the request helpers when they first run, not here: `domain add`
+and the other commands that only read the sites file don't pay for it.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
-from werkzeug.exceptions import BadRequest, NotFound
+from typing import TYPE_CHECKING
 
 from landingpad.sites.host import InvalidHost, check_request_host, request_host_name
 from landingpad.sites.registry import SiteRegistry, request_host
 from landingpad.sites.site import Site
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["Site", "SiteRegistry", "current_site", "get_registry", "init_app",
            "refuse_non_ascii_host", "require_public_site"]
@@ -23,6 +29,9 @@ def init_app(app: Flask) -> None:
 
 def refuse_non_ascii_host() -> None:
     """400 for a raw Host that is not ASCII, before anything could IDNA-map it to a name."""
+    from flask import request
+    from werkzeug.exceptions import BadRequest
+
     try:
         check_request_host(request_host(request.environ))
     except InvalidHost as exc:
@@ -30,11 +39,16 @@ def refuse_non_ascii_host() -> None:
 
 
 def get_registry(app: Flask | None = None) -> SiteRegistry:
+    from flask import current_app
+
     return (app or current_app).extensions["landingpad.sites"]
 
 
 def current_site() -> Site:
     """The Site of the current request; 400 for a garbage host, 404 for an unknown one."""
+    from flask import g, request
+    from werkzeug.exceptions import BadRequest, NotFound
+
     site = g.get("site")
     if site is None:
         try:
@@ -53,6 +67,9 @@ def require_public_site() -> None:
     The admin host never serves public pages; the site is resolved before
     anything else runs (400/404 early), and public bodies are kept small.
     """
+    from flask import current_app, request
+    from werkzeug.exceptions import NotFound
+
     admin_host = current_app.config["ADMIN_HOST"]
     if admin_host and _names_host(admin_host):
         raise NotFound()
@@ -62,6 +79,8 @@ def require_public_site() -> None:
 
 def _names_host(host: str) -> bool:
     """Whether the request's Host is ``host`` in any spelling that normalises to it."""
+    from flask import request
+
     try:
         return request_host_name(request.host) == host
     except InvalidHost:

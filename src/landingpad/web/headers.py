@@ -13,14 +13,8 @@ from landingpad.sites import get_registry
 from landingpad.sites.host import InvalidHost, request_host_name
 from landingpad.sites.registry import request_host
 from landingpad.sites.site import Site
+from landingpad.web import ADMIN_ENTRANCE, ENTRANCE  # defined there: deploy needs no Flask
 from landingpad.web.style import style_hash
-
-# The admin door: a WSGI variable only the admin listener sets (nginx's admin server block
-# with `uwsgi_param`, `landingpad serve --admin-port` with a uWSGI route). A client can't
-# set it: request headers arrive as HTTP_* keys. Never decided by the Host, which the
-# client chooses.
-ENTRANCE = "LANDINGPAD_ENTRANCE"
-ADMIN_ENTRANCE = "admin"
 
 # Strict by default; a page with an inline <style> adds that style's hash.
 # connect-src 'self': no page runs script, so nothing can connect anyway, but Chromium
