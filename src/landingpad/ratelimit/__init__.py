@@ -167,10 +167,19 @@ class RouteLimiter:
     def __init__(self, uri: str, options: Mapping[str, Any]) -> None:
         self.storage: Storage = storage_from_string(uri, **options)
         self._shared = FixedWindowRateLimiter(self.storage)
-        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._memory_limiter: FixedWindowRateLimiter | None = None
         self._dead = False
         self._checks = 0
         self._checked_at = 0.0
+
+    @property
+    def _memory(self) -> FixedWindowRateLimiter:
+        # Made on first need, in the worker: limits' MemoryStorage starts a timer thread,
+        # and a thread alive in uWSGI's master when it forks its workers can leave a
+        # worker holding a lock nobody will release (a worker that never exits).
+        if self._memory_limiter is None:
+            self._memory_limiter = FixedWindowRateLimiter(MemoryStorage())
+        return self._memory_limiter
 
     @property
     def limiter(self) -> FixedWindowRateLimiter:
