@@ -10,6 +10,7 @@ Errors say what went wrong and where, never with the password.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.errors
 import imaplib
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from landingpad.bounces.process import Processor, Result
+from landingpad.bounces.process import MAX_REPORT_BYTES, Processor, Result
 
 DONE = "$LandingpadDone"
 TIMEOUT = 30.0
@@ -98,15 +99,14 @@ def fetch_mailbox(processor: Processor, url: str, cafile: str = "",
         raise BounceSourceError(f"bounce mailbox {target.where()}: connection lost "
                                 f"({exc}); what was read is kept") from None
     finally:
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
     return counts
 
 
 def _fetch(imap: imaplib.IMAP4, uid: bytes) -> bytes | None:
-    status, data = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+    # At most one byte past the largest report: a huge message isn't read whole.
+    status, data = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{MAX_REPORT_BYTES + 1}>)")
     if status != "OK":
         return None
     for item in data:
@@ -133,10 +133,7 @@ def read_files(paths: list[Path]) -> list[tuple[Path, list[bytes]]]:
         try:
             with path.open("rb") as fh:
                 head = fh.read(5)
-            if head == b"From ":
-                messages = list(_mbox(path))
-            else:
-                messages = [path.read_bytes()]
+            messages = list(_mbox(path)) if head == b"From " else [path.read_bytes()]
         except OSError as exc:
             raise BounceSourceError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         if not messages:
@@ -152,7 +149,7 @@ def read_files(paths: list[Path]) -> list[tuple[Path, list[bytes]]]:
 def _mbox(path: Path) -> Iterator[bytes]:
     box = mailbox.mbox(path, create=False)
     try:
-        for key in box.keys():
+        for key in box.iterkeys():
             yield box.get_bytes(key)
     finally:
         box.close()

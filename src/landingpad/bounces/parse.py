@@ -83,7 +83,7 @@ def _dsn_failures(part: email.message.Message) -> list[Failure]:
             continue
         elif status and status[0] == "4":
             kind = BounceKind.SOFT.value
-        elif status and status[0] == "5" or action == "failed":
+        elif (status and status[0] == "5") or action == "failed":
             kind = BounceKind.HARD.value
         else:
             continue
@@ -146,7 +146,7 @@ def _detected(message: email.message.Message) -> list[Failure]:
 
     try:
         temporary, permanent = all_failures(message)
-    except Exception:  # noqa: BLE001 - a detector choking on odd input finds nothing
+    except Exception:  # a detector choking on odd input finds nothing
         return []
     found = [Failure(a.decode(errors="replace"), BounceKind.HARD.value) for a in permanent]
     found += [Failure(a.decode(errors="replace"), BounceKind.SOFT.value)
