@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from landingpad.bounces.mailbox import BounceSourceError, fetch_mailbox, read_files
-from landingpad.bounces.process import Processor, Result, unmatched_reports
+from landingpad.bounces.process import BATCH, BATCH_BYTES, Processor, Result, unmatched_reports
 from landingpad.cli import AppLoader, pass_app
 from landingpad.storage import session_factory
 from landingpad.storage.models import BounceReport
@@ -64,9 +64,14 @@ def import_files(load_app: AppLoader, files: tuple[Path, ...]) -> None:
     app = load_app()
     processor = Processor(app)
     counts: Counter[Result] = Counter()
-    for _path, messages in found:
-        for raw in messages:
-            counts[processor.process(raw, "file")] += 1
+    batch: list[bytes] = []
+    for raw in (raw for _path, messages in found for raw in messages):
+        batch.append(raw)
+        if len(batch) >= BATCH or sum(map(len, batch)) >= BATCH_BYTES:
+            counts.update(processor.process_batch(batch, "file"))
+            batch = []
+    if batch:
+        counts.update(processor.process_batch(batch, "file"))
     processor.forget_old_bytes()
     click.echo(_summary(counts, "reports"))
 

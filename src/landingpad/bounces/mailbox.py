@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from landingpad.bounces.process import MAX_REPORT_BYTES, Processor, Result
+from landingpad.bounces.process import (
+    BATCH,
+    BATCH_BYTES,
+    MAX_REPORT_BYTES,
+    Processor,
+    Result,
+)
 
 DONE = "$LandingpadDone"
 TIMEOUT = 30.0
@@ -86,15 +92,29 @@ def fetch_mailbox(processor: Processor, url: str, cafile: str = "",
         status, data = imap.uid("SEARCH", "UNKEYWORD", DONE)
         if status != "OK":
             raise BounceSourceError(f"bounce mailbox {target.where()}: search failed")
+        uids: list[bytes] = []
+        raws: list[bytes] = []
+
+        def commit_then_flag() -> None:
+            # Flagged only once committed: a crash in between reads them again (no-ops).
+            for result in processor.process_batch(raws, "imap"):
+                counts[result] += 1
+                if progress:
+                    progress(result)
+            imap.uid("STORE", b",".join(uids), "+FLAGS.SILENT", f"(\\Seen {DONE})")
+            uids.clear()
+            raws.clear()
+
         for uid in (data[0] or b"").split():
             raw = _fetch(imap, uid)
             if raw is None:
                 continue  # expunged meanwhile
-            result = processor.process(raw, "imap")
-            counts[result] += 1
-            if progress:
-                progress(result)
-            imap.uid("STORE", uid, "+FLAGS.SILENT", f"(\\Seen {DONE})")
+            uids.append(uid)
+            raws.append(raw)
+            if len(raws) >= BATCH or sum(map(len, raws)) >= BATCH_BYTES:
+                commit_then_flag()
+        if raws:
+            commit_then_flag()
     except (OSError, imaplib.IMAP4.abort) as exc:
         raise BounceSourceError(f"bounce mailbox {target.where()}: connection lost "
                                 f"({exc}); what was read is kept") from None

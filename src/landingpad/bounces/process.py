@@ -36,6 +36,8 @@ SOFT_LIMIT = 3                     # soft bounces of one address ...
 SOFT_WINDOW = timedelta(days=7)    # ... within this long: suppressed
 UNMATCHED_KEEP = timedelta(days=30)  # an unmatched report's bytes (may hold an address)
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # larger is not a bounce; kept aside without its bytes
+BATCH = 100                        # reports per commit (and per mailbox flag update)
+BATCH_BYTES = 20 * 1024 * 1024     # ... or fewer, when they are this large together
 UNMATCHED = "unmatched"
 REASONS = {BounceKind.HARD: "bounce", BounceKind.SOFT: "soft-bounce",
            BounceKind.COMPLAINT: "complaint"}
@@ -73,22 +75,32 @@ class Processor:
 
     def process(self, raw: bytes, source: str) -> Result:
         """Record one report and apply it; commits. Idempotent by the report's bytes."""
-        digest = hashlib.sha256(raw).hexdigest()
+        return self.process_batch([raw], source)[0]
+
+    def process_batch(self, raws: list[bytes], source: str) -> list[Result]:
+        """Record reports and apply them in order, in one transaction (one durable commit
+        for the lot, not one each); idempotent by each report's bytes. Should another
+        reader record one of them meanwhile, they are done again one by one."""
         with self.sessions() as session:
-            if session.scalar(select(BounceReport.id).where(
-                    BounceReport.message_hash == digest)) is not None:
-                return Result.DUPLICATE
-            if len(raw) > MAX_REPORT_BYTES:
-                result = self._unmatched(session, digest, source, Parsed(),
-                                         "larger than any bounce report", b"")
-            else:
-                result = self._apply(session, digest, source, raw)
+            results = [self._one(session, raw, source) for raw in raws]
             try:
                 session.commit()
-            except IntegrityError:  # another reader recorded the same report meanwhile
+                return results
+            except IntegrityError:
                 session.rollback()
-                return Result.DUPLICATE
-            return result
+        if len(raws) == 1:
+            return [Result.DUPLICATE]  # the other reader recorded it
+        return [self.process(raw, source) for raw in raws]
+
+    def _one(self, session: Session, raw: bytes, source: str) -> Result:
+        digest = hashlib.sha256(raw).hexdigest()
+        if session.scalar(select(BounceReport.id).where(
+                BounceReport.message_hash == digest)) is not None:
+            return Result.DUPLICATE
+        if len(raw) > MAX_REPORT_BYTES:
+            return self._unmatched(session, digest, source, Parsed(),
+                                   "larger than any bounce report", b"")
+        return self._apply(session, digest, source, raw)
 
     def _apply(self, session: Session, digest: str, source: str, raw: bytes) -> Result:
         parsed = parse_report(raw)
@@ -163,6 +175,7 @@ class Processor:
         session.add(BounceReport(message_hash=digest, source=source, outcome=UNMATCHED,
                                  reason=reason, subject=parsed.subject or None,
                                  raw=raw or None, received_at=utcnow()))
+        session.flush()  # a copy later in the same batch is then a duplicate
         return Result.UNMATCHED
 
     def forget_old_bytes(self) -> int:

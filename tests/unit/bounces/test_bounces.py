@@ -194,8 +194,8 @@ def test_files_that_arent_mail_are_refused_and_nothing_is_imported(
         assert result.exit_code == 1 and words in result.output
         assert "nothing imported" in result.output
         assert _count(bounce_app, BounceReport) == 0
-    result = bounces_cli("import", str(good), str(mbox))
-    assert "4 reports read: 1 hard, 3 soft" in result.output
+    result = bounces_cli("import", str(good), str(mbox), str(good))  # one commit, a copy
+    assert "5 reports read: 1 hard, 3 soft, 1 duplicate" in result.output
     assert _suppressed(bounce_app, HARD, SOFT) == {HARD, SOFT}
     assert "4 reports read: 4 duplicate" in bounces_cli("import", str(good), str(mbox)).output
 
