@@ -101,7 +101,11 @@ def fetch_mailbox(processor: Processor, url: str, cafile: str = "",
                 counts[result] += 1
                 if progress:
                     progress(result)
-            imap.uid("STORE", b",".join(uids), "+FLAGS.SILENT", f"(\\Seen {DONE})")
+            status, _ = imap.uid("STORE", b",".join(uids), "+FLAGS.SILENT",
+                                 f"(\\Seen {DONE})")
+            if status != "OK":
+                raise BounceSourceError(f"bounce mailbox {target.where()}: can't flag what "
+                                        f"was read (keyword {DONE}); what was read is kept")
             uids.clear()
             raws.clear()
 
