@@ -1,6 +1,6 @@
 """One report in, its effect stored: matched through its VERP token, suppressed as due.
 
-A report is recorded once, by the sha256 of its bytes: reading it again (the
+A report is recorded once, by the sha256 of its bytes (line ends aside): reading it again (the
 mailbox flag was lost, a file imported twice) changes nothing. A report is
 matched only through a valid VERP token (mail/verp.py): nobody can make one
 for an address they never got mail for, so a forged report suppresses nobody.
@@ -93,7 +93,9 @@ class Processor:
         return [self.process(raw, source) for raw in raws]
 
     def _one(self, session: Session, raw: bytes, source: str) -> Result:
-        digest = hashlib.sha256(raw).hexdigest()
+        # The same report read over IMAP (CRLF) or from a file (LF, an mbox's trailing
+        # blank line) is one report.
+        digest = hashlib.sha256(raw.replace(b"\r\n", b"\n").rstrip()).hexdigest()
         if session.scalar(select(BounceReport.id).where(
                 BounceReport.message_hash == digest)) is not None:
             return Result.DUPLICATE

@@ -82,7 +82,7 @@ def test_a_hard_bounce_from_a_real_mta_suppresses_the_address_on_every_site(
 
 
 def test_soft_bounces_suppress_at_the_third_and_a_second_fetch_counts_nothing_again(
-        bounce_app, dsns, mailbox, bounces_cli):
+        bounce_app, dsns, mailbox, bounces_cli, tmp_path):
     first, second, third = dsns[SOFT]
     mailbox.deliver(first)
     mailbox.deliver(second)
@@ -92,6 +92,10 @@ def test_soft_bounces_suppress_at_the_third_and_a_second_fetch_counts_nothing_ag
     # The same report again (a copy in the mailbox, or a file): recorded once only.
     mailbox.deliver(second)
     assert "1 messages read: 1 duplicate" in bounces_cli("fetch").output
+    # IMAP gave it with CRLF line ends; the file has Maildir's LF: still the same report.
+    assert b"\r\n" not in second
+    again = write(tmp_path, "again.eml", second)
+    assert "1 reports read: 1 duplicate" in bounces_cli("import", str(again)).output
     assert _suppressed(bounce_app, SOFT) == set()
 
     mailbox.deliver(third)

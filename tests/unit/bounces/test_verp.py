@@ -57,3 +57,20 @@ def test_every_mail_leaves_with_the_recipients_verp_envelope_sender(app_sending_
     token = read_token(TEST_SECRET, token_of(with_domain, DOMAIN))
     assert token.matches(TEST_SECRET, "ann@remote.test")
     assert without == site.from_address
+
+
+def test_the_bounce_settings_refuse_what_cant_work_without_quoting_the_password():
+    from landingpad import values
+    from landingpad.settings import SettingsError, load
+
+    assert values.imaps_url("imaps://u%40x.test:p%20w@imap.x.test:993/Bounces") \
+        == "imaps://u%40x.test:p%20w@imap.x.test:993/Bounces"
+    for bad in ("imap://u:pw-1234@h/INBOX", "imaps://h/INBOX", "imaps://u@h/INBOX",
+                "imaps://u:pw-1234@h:99999/", "imaps://u:pw-1234@h/INBOX?x=1", "pw-1234"):
+        with pytest.raises(SettingsError) as caught:
+            load(environ={"LANDINGPAD_BOUNCE_IMAP_URL": bad})
+        assert "pw-1234" not in str(caught.value) and "value not shown" in str(caught.value)
+    assert values.domain_or_empty("Bounce.Example.COM.") == "bounce.example.com"
+    for bad in ("bounce example.com", "-x.test", "a@b.test"):
+        with pytest.raises(ValueError, match="domain name"):
+            values.domain_or_empty(bad)
