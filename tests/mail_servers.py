@@ -207,13 +207,21 @@ class Postfix:
         new = self.root / "delivered" / MAILBOX_USER / "Maildir" / "new"
         return sorted(new.glob("*"), key=lambda p: p.stat().st_mtime_ns) if new.exists() else []
 
-    def wait_delivered(self, count: int) -> list[Path]:
+    def wait_dsns(self, to: str, count: int = 1, about: bytes = b"") -> list[bytes]:
+        """The first ``count`` DSNs delivered to ``to`` (its To header), oldest first;
+        with ``about``, only those holding it (the bounced mail's Message-ID)."""
+        import email
+
         deadline = time.monotonic() + HANG_GUARD
-        while len(found := self.delivered()) < count:
+        while True:
+            found = [raw for raw in (p.read_bytes() for p in self.delivered())
+                     if email.message_from_bytes(raw)["To"] == to and about in raw]
+            if len(found) >= count:
+                return found[:count]
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{len(found)} of {count} DSNs came: {self.log()[-2000:]}")
+                raise RuntimeError(f"{len(found)} of {count} DSNs to {to} came: "
+                                   f"{self.log()[-2000:]}")
             time.sleep(0.02)
-        return found
 
     def log(self) -> str:
         path = self.root / "postfix.log"
