@@ -22,6 +22,7 @@ import email.utils
 from dataclasses import dataclass, field
 
 from landingpad.storage.models import BounceKind
+from landingpad.values import CONTROL
 
 DELAYED = "delayed"
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
@@ -105,7 +106,9 @@ def _headers_of(part: email.message.Message) -> email.message.Message | None:
 def parse_report(raw: bytes) -> Parsed:
     """Read one report; never raises for a malformed message (it then finds less)."""
     message = email.message_from_bytes(raw)  # compat32: what flufl.bounce reads
-    parsed = Parsed(subject=str(message.get("Subject", ""))[:200])
+    # Shown in the admin and a terminal, stored in a text column (PostgreSQL refuses NUL).
+    subject = CONTROL.sub(" ", str(message.get("Subject", ""))).strip()[:200]
+    parsed = Parsed(subject=subject)
     for name in _ENVELOPE_HEADERS:
         for value in message.get_all(name, []):
             parsed.addresses += [a for _, a in email.utils.getaddresses([str(value)]) if a]

@@ -105,7 +105,11 @@ class Processor:
         return self._apply(session, digest, source, raw)
 
     def _apply(self, session: Session, digest: str, source: str, raw: bytes) -> Result:
-        parsed = parse_report(raw)
+        try:
+            parsed = parse_report(raw)
+        except Exception as exc:  # one odd message must not stop the mailbox for good
+            return self._unmatched(session, digest, source, Parsed(),
+                                   f"could not be read ({type(exc).__name__})", raw)
         tokens = [t for t in (token_of(a, self.domain) for a in parsed.addresses) if t]
         if not self.domain:
             return self._unmatched(session, digest, source, parsed,

@@ -154,15 +154,20 @@ def test_reports_that_cant_be_matched_are_kept_aside_and_listed(
     mailbox.deliver(f"From: someone@remote.test\r\nTo: {verp}\r\nSubject: Out of office"
                     "\r\n\r\nBack Monday.\r\n".encode())
 
+    # A subject with a NUL (Dovecot hands it out as 0x80) and an escape sequence: stored
+    # and shown without them.
+    mailbox.deliver(b"From: x@remote.test\r\nTo: bounces@bounce.example.test\r\n"
+                    b"Subject: a\x00b\x1b[31mc\r\n\r\nhi\r\n")
+
     result = bounces_cli("fetch")
-    assert "4 messages read: 4 unmatched (kept aside: landingpad bounces list)" in result.output
+    assert "5 messages read: 5 unmatched (kept aside: landingpad bounces list)" in result.output
     assert _suppressed(bounce_app, HARD, "victim@remote.test") == set()
     assert _count(bounce_app, Bounce) == 0
     listed = bounces_cli("list").output
     for reason in ("VERP token is not valid", "not addressed to a VERP address",
                    "not the one its VERP token names", "no failure or complaint found"):
         assert reason in listed
-    assert "Out of office" in listed
+    assert "Out of office" in listed and "b [31mc'" in listed and "\x1b" not in listed
     with session_factory(bounce_app)() as session:
         kept = session.scalar(sa.select(BounceReport).where(
             BounceReport.subject == "Out of office"))
