@@ -84,6 +84,7 @@ COMMANDS = {
     "purge": "landingpad.privacy.cli:purge",
     "asset": "landingpad.assets.cli:asset",
     "tls": "landingpad.tls.cli:tls",
+    "bounces": "landingpad.bounces.cli:bounces",
 }
 
 

@@ -162,6 +162,17 @@ SETTINGS: tuple[Setting, ...] = (
             "Certificates the CA allows for the very same host name.", values.one_rate),
     Setting("ACME_FAILURE_RATE", "5 per hour",
             "Failed validations the CA allows per host name.", values.one_rate),
+    Setting("BOUNCE_DOMAIN", "",
+            "Domain of the bounce mailbox: every mail leaves with a per-recipient envelope "
+            "sender bounces+TOKEN@this domain (VERP), so `bounces fetch` can match each "
+            "bounce. Empty: bounces go to the From address, unread.", values.domain_or_empty),
+    Setting("BOUNCE_IMAP_URL", "",
+            "The bounce mailbox that `bounces fetch` reads, over TLS: "
+            "imaps://user:password@host:993/INBOX (empty: not read).", values.imaps_url,
+            secret=True),
+    Setting("BOUNCE_CA_BUNDLE", "",
+            "A PEM file trusted for the bounce mailbox's certificate (a private CA; "
+            "empty: the system's trust store).", values.pem_file),
     Setting("DNS_SERVER", "",
             "IP:port of the resolver for landingpad's own DNS look-ups (empty: the system's).",
             values.resolver),

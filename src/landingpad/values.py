@@ -267,6 +267,38 @@ def redis_url(value: Any) -> str:
     return value
 
 
+def domain_or_empty(value: Any) -> str:
+    """A domain name in lower case (ASCII; an IDN in its xn-- form), or "" for none."""
+    value = text(253)(value).rstrip(".").lower()
+    if value and not _DOMAIN.fullmatch(value):
+        raise ValueError("must be a domain name such as bounce.example.com")
+    return value
+
+
+def imaps_url(value: Any) -> str:
+    """imaps://user:password@host[:port][/MAILBOX]: a mailbox read over TLS only.
+
+    The reasons never quote the value: it holds a password.
+    """
+    value = _line(value).strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("must be imaps://user:password@host:993/INBOX") from None
+    if parts.scheme != "imaps":
+        raise ValueError("must be an imaps:// URL (IMAP over TLS; a plain imap:// would "
+                         "send the password in clear)")
+    if not parts.hostname or not parts.username or parts.password is None:
+        raise ValueError("must name a user, a password and a host: "
+                         "imaps://user:password@host:993/INBOX")
+    if port == 0 or parts.query or parts.fragment:
+        raise ValueError("must be imaps://user:password@host:993/INBOX (no query)")
+    return value
+
+
 def rates(value: Any) -> str:
     """One or more rate limits, like "6/minute;50/day" (the limits library's syntax)."""
     from limits import parse_many  # the limits library is slow to import

@@ -31,6 +31,7 @@ from landingpad.announce import (
     render_email,
     send_test_copy,
 )
+from landingpad.bounces import announcement_rates, unmatched_reports
 from landingpad.files import PRIVATE_DIR, make_dir, open_private
 from landingpad.mail.address import normalise_email
 from landingpad.mail.transports import DeliveryError
@@ -77,8 +78,12 @@ def index() -> Any:
         flash("Announcement saved. Preview it and send yourself a test before sending.", "info")
         return redirect(url_for(".detail", ident=item.id))
     items = db.scalars(select(Announcement).order_by(Announcement.id.desc())).all()
-    rows = [(item, counts(db, item.id)) for item in items]
-    return render_template("admin/announcements.html", form=form, rows=rows), \
+    rows = []
+    for item in items:
+        per_state = counts(db, item.id)
+        rows.append((item, per_state, announcement_rates(db, item.id, per_state["sent"])))
+    return render_template("admin/announcements.html", form=form, rows=rows,
+                           unmatched=unmatched_reports(db, 10)), \
         400 if form.is_submitted() else 200
 
 
@@ -95,7 +100,8 @@ def detail(ident: int) -> str:
     item = _load(ident)
     per_state = counts(get_session(), ident)
     sending = announcement_state(item, per_state) == AnnouncementState.SENDING
-    return render_template("admin/announcement.html", item=item, counts=per_state,
+    rates = announcement_rates(get_session(), ident, per_state["sent"])
+    return render_template("admin/announcement.html", item=item, counts=per_state, rates=rates,
                            sending=sending, test_form=TestForm(), send_form=SendForm())
 
 

@@ -19,6 +19,7 @@ from flask import Flask
 
 from landingpad.announce.compose import render_email
 from landingpad.mail.message import build_message, envelope_address
+from landingpad.mail.verp import verp_sender
 from landingpad.sites import Site, get_registry
 from landingpad.storage.models import Announcement, Recipient
 from landingpad.storage.types import utcnow
@@ -136,7 +137,9 @@ class Messages:
         try:
             data = self.sign(mail.render(row.email, mid, self.unsubscribe_url(
                 mail.site, row.signup_id, link_key)), mail.site.from_address)
-            envelope = (envelope_address(mail.site.from_address), envelope_address(row.email))
+            # The envelope sender names this row (VERP) when a bounce domain is set.
+            envelope = (verp_sender(self.app.config, envelope_address(mail.site.from_address),
+                                    recipient_id=row.id), envelope_address(row.email))
         except (ValueError, MessageError) as exc:
             # One address the email package can't carry (an import, an old row) fails
             # alone: recorded, and the announcement goes on to the next recipient.

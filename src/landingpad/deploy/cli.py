@@ -99,7 +99,8 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
             assets_upstream=nginx_upstream(app.config),
             **({"processes": opts["processes"]} if opts["processes"] else {}),
         )
-        units = render_units(options, user=opts["user"], group=opts["group"])
+        units = render_units(options, user=opts["user"], group=opts["group"],
+                             bounces=bool(app.config["BOUNCE_IMAP_URL"]))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     for name, text in render_all(options, load_sites(app.config["SITES"])).items():

@@ -36,6 +36,7 @@ from landingpad.mail.transports import (
     Transport,
     make_transport,
 )
+from landingpad.mail.verp import verp_sender
 
 if TYPE_CHECKING:
     from landingpad.mail.dkim import Signer
@@ -83,8 +84,10 @@ class Outbox:
         """Sign and send one message through the app's transport now; DeliveryError if not."""
         data = self.sign(message)
         # build_message makes exactly one From and one To; SMTP carries their addresses.
-        sender = message["From"].addresses[0].addr_spec
+        # With a bounce domain the envelope sender is the recipient's VERP address.
         recipient = message["To"].addresses[0].addr_spec
+        sender = verp_sender(self.config, message["From"].addresses[0].addr_spec,
+                             email=recipient)
         with self._lock:
             self._app_transport().send_raw(sender, recipient, data, str(message["Message-ID"]))
 

@@ -314,3 +314,58 @@ class SharedCertificate(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)  # Fernet(chain + key)
     not_after: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# Bounces and complaints (the bounces feature): every report read, and what it said.
+
+
+class BounceKind(enum.StrEnum):
+    """What one report said about one address: the strings stored in ``bounces.kind``."""
+
+    HARD = "hard"            # 5.x.x: suppressed at once
+    SOFT = "soft"            # 4.x.x: suppressed after several within a window
+    COMPLAINT = "complaint"  # an ARF report (RFC 5965): suppressed at once
+
+
+class BounceReport(Base):
+    """One report read from the bounce mailbox or a file, once (by its bytes' sha256).
+
+    ``outcome`` is a BounceKind, ``delayed`` (a warning, nothing to do) or
+    ``unmatched``: no valid VERP token, or nothing a machine can read. Only an
+    unmatched report keeps its bytes (``raw``, to be looked at); they may hold an
+    address, so each `bounces fetch` or `import` drops them after a few weeks.
+    """
+
+    __tablename__ = "bounce_reports"
+    __table_args__ = (Index("ix_bounce_reports_outcome", "outcome", "received_at"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(10))  # imap | file
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+
+
+class Bounce(Base):
+    """One address's bounce or complaint, from one report: keyed hash, never the address."""
+
+    __tablename__ = "bounces"
+    __table_args__ = (
+        UniqueConstraint("report_id", "address_hash"),
+        Index("ix_bounces_address", "address_hash", "kind", "created_at"),
+        Index("ix_bounces_announcement_id", "announcement_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("bounce_reports.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str | None] = mapped_column(String(253))
+    announcement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("announcements.id", ondelete="SET NULL"))
+    status: Mapped[str | None] = mapped_column(String(16))  # the DSN's status, e.g. 5.1.1
+    created_at: Mapped[datetime]

@@ -270,3 +270,14 @@ def test_deploy_render_writes_the_units(runner, data_dir):
     assert "\nUser=lp\nGroup=nginx\n" in text
     result = runner("deploy", "render", "--no-check", "--user", "lp\nExecStartPre=/bin/sh")
     assert result.exit_code == 2 and "not a user or group name" in result.output
+
+
+def test_the_bounce_mailbox_units_only_when_it_is_set():
+    assert "landingpad-bounces.timer" not in render_units(DeployOptions(**OPTIONS), bin_dir=BIN)
+    units = render_units(DeployOptions(**OPTIONS), bin_dir=BIN, bounces=True)
+    assert list(units) == [*UNITS, "landingpad-bounces.service", "landingpad-bounces.timer"]
+    service = units["landingpad-bounces.service"]
+    assert "Type=oneshot\n" in service
+    assert service.endswith("ExecStart=/srv/lp/venv/bin/landingpad bounces fetch\n")
+    assert "\nUser=landingpad\n" in service and "UMask=0027" in service
+    assert "OnUnitActiveSec=5min\n" in units["landingpad-bounces.timer"]
