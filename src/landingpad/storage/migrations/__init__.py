@@ -28,3 +28,13 @@ def current(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head() -> str:
+    """The newest revision this release ships (one linear chain, so exactly one)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    (revision,) = ScriptDirectory.from_config(config).get_heads()
+    return revision

@@ -3,7 +3,7 @@ complaint (keyed hashes only).
 
 Only adds tables: nodes of the previous release keep working while this runs.
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 from landingpad.storage.types import UTCDateTime
 
-revision = "0011"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
