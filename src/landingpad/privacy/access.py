@@ -18,7 +18,7 @@ from landingpad import ratelimit
 from landingpad.mail.address import normalise_email
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
-from landingpad.privacy.erasure import erase_mail_copies
+from landingpad.privacy.erasure import erase_bounce_copies, erase_mail_copies
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
@@ -110,6 +110,7 @@ def data(token: str) -> Response | tuple[str, int]:
         db.execute(delete(Recipient).where(Recipient.email == signup.email,
                                            Recipient.site == site.domain))
         db.delete(signup)
+        erase_bounce_copies(db, signup.email)
         db.commit()
         # The copies of mail to this address in the mail folder go too, as with `forget`.
         erase_mail_copies(Path(current_app.config["DATA_DIR"]) / "mail", signup.email)

@@ -25,8 +25,9 @@ def forget(load_app: AppLoader, email: str) -> None:
     with app.app_context(), session_factory(app)() as session:
         result = forget_address(session, app.config["SECRET_KEY"], email,
                                 Path(app.config["DATA_DIR"]) / "mail")
-    click.echo(f"erased {result.signups} sign-ups, {result.recipients} recipient rows and "
-               f"{len(result.mail_files)} mail files; the address is on the suppression list")
+    click.echo(f"erased {result.signups} sign-ups, {result.recipients} recipient rows, "
+               f"{len(result.mail_files)} mail files and {result.bounce_reports} kept bounce "
+               "reports; the address is on the suppression list")
 
 
 def _days(value: str | None, default: int) -> int:

@@ -8,12 +8,12 @@ from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from landingpad import ratelimit
 from landingpad.sites import SiteRegistry
-from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.models import Announcement, BounceReport, Recipient, Signup
 from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
 
@@ -22,6 +22,7 @@ from landingpad.storage.types import utcnow
 class Forgotten:
     signups: int = 0
     recipients: int = 0
+    bounce_reports: int = 0
     mail_files: list[Path] = field(default_factory=list)
 
 
@@ -36,6 +37,7 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
     ratelimit.forget_mail(email)
+    result.bounce_reports = erase_bounce_copies(session, email)
     suppress(session, secret, email, "forgotten")
     session.commit()
     result.mail_files = erase_mail_copies(mail_folder, email)
@@ -80,6 +82,22 @@ def erase_mail_copies(mail_folder: Path, email: str) -> list[Path]:
         except FileNotFoundError:  # replaced or erased meanwhile by another process
             continue
     return erased
+
+
+def erase_bounce_copies(session: Session, email: str) -> int:
+    """Drop the kept bytes of unmatched bounce reports that name ``email`` (the caller
+    commits). The row stays, without its bytes, so the same report is never counted again.
+
+    Only unmatched reports keep bytes, for a few weeks, so this reads few rows.
+    """
+    email = email.strip().lower()
+    held = [report_id for report_id, raw in session.execute(
+        select(BounceReport.id, BounceReport.raw).where(BounceReport.raw.is_not(None)))
+        if _holds(raw, email)]
+    if held:
+        session.execute(update(BounceReport).where(BounceReport.id.in_(held))
+                        .values(raw=None, reason="bytes erased at the address's request"))
+    return len(held)
 
 
 @dataclass
