@@ -95,6 +95,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_STARTTLS", False, "Use STARTTLS.", values.flag),
     Setting("SMTP_SSL", False, "Connect with TLS from the start (port 465).", values.flag),
     Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", values.number(0)),
+    Setting("BOUNCE_DOMAIN", "",
+            "Domain of the Return-Path (envelope sender) of sent mail (empty: bounces go to "
+            "the From address). `dns check` checks its SPF and its alignment with each From.",
+            values.domain),
     Setting("PUBLIC_SCHEME", "https", "Scheme of links in emails (unsubscribe, confirm).",
             values.choice("https", "http")),
     Setting("CONFIRM_MAX_AGE", 7 * 86400, "Seconds a double opt-in confirmation link stays valid.",

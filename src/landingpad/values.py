@@ -133,6 +133,14 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
                      r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 
 
+def domain(value: Any) -> str:
+    """A domain name in ASCII (IDNA) form, lower case, without a final dot; "" for none."""
+    value = text(254)(value).rstrip(".").lower()
+    if value and not _DOMAIN.fullmatch(value):
+        raise ValueError("must be a domain name, like bounces.example.com")
+    return value
+
+
 def private_email(value: Any) -> str:
     """An address whose domain may be a special-use one (pki@corp.local: the ACME
     account's contact at a private CA), which ``email`` refuses; "" for none."""
