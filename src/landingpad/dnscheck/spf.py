@@ -29,7 +29,7 @@ _QUALIFIERS = {"+": "pass", "": "pass", "-": "fail", "~": "softfail", "?": "neut
 
 
 class SpfResult(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 (an SPF result, not a password)
     FAIL = "fail"
     SOFTFAIL = "softfail"
     NEUTRAL = "neutral"
@@ -174,8 +174,8 @@ class _Evaluation:
             network = ipaddress.ip_network(rest[1:], strict=False)
         except ValueError:
             raise _PermError(f"{domain}: bad term {term!r}") from None
-        if network.version != (4 if name == "ip4" else 6) or "/" in rest and \
-                not rest.rsplit("/", 1)[1].isdigit():
+        bad_prefix = "/" in rest and not rest.rsplit("/", 1)[1].isdigit()
+        if network.version != (4 if name == "ip4" else 6) or bad_prefix:
             raise _PermError(f"{domain}: bad term {term!r}")
         return self.ip.version == network.version and self.ip in network
 
