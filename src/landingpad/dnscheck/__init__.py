@@ -9,5 +9,5 @@ from landingpad.public import exports
 
 __getattr__, __all__ = exports(__name__, {
     "checks": "Check DomainReport Role Verdict",
-    "report": "BLOCKING CACHE_SECONDS cached_reports check_domains send_blockers",
+    "report": "BLOCKING CACHE_SECONDS cached_reports check_domains checked_domains send_blockers",
 })

@@ -169,10 +169,27 @@ def _dkim_tags(text: str) -> dict[str, str]:
     return tags
 
 
+_records: dict[tuple[str, bytes], str] = {}  # (domain, key file's bytes) -> its DKIM record
+
+
+def expected_dkim(folder: Path, domain: str) -> str:
+    """What `landingpad dkim show DOMAIN` prints, or "" without a key. Remembered per key:
+    loading an RSA key checks it, a good part of a second on a busy machine."""
+    path = dkim.key_path(folder, domain)
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        return ""
+    if (domain, pem) not in _records:
+        if len(_records) > 1000:
+            _records.clear()
+        _records[(domain, pem)] = dkim.txt_record(path, domain)
+    return _records[(domain, pem)]
+
+
 def check_dkim(lookup: Lookup, folder: Path, domain: str) -> Check:
     name = f"{dkim.SELECTOR}._domainkey.{domain}"
-    path = dkim.key_path(folder, domain)
-    expected = dkim.txt_record(path, domain) if path.exists() else ""
+    expected = expected_dkim(folder, domain)
     try:
         published = tuple(lookup.txt(name))
     except DnsError as exc:

@@ -7,7 +7,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from landingpad.dnscheck.checks import DomainReport, Plan, Settings, plan, run
+from landingpad.dnscheck.checks import (
+    DomainReport,
+    Plan,
+    Settings,
+    check_dkim,
+    check_dmarc,
+    plan,
+    run,
+)
 from landingpad.dnscheck.lookup import Lookup
 from landingpad.mail import dkim
 from landingpad.sites import Site, SiteRegistry
@@ -15,7 +23,8 @@ from landingpad.sites import Site, SiteRegistry
 CACHE_SECONDS = 300.0  # the admin page's reports: DNS changes slowly, pages reload often
 BLOCKING = ("dkim", "dmarc")  # what `announce send` refuses to go without (see README)
 
-_cache: dict[tuple, tuple[float, float, list[DomainReport]]] = {}
+CACHE_ENTRIES = 10_000
+_cache: dict[tuple, tuple[float, float, DomainReport]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -34,6 +43,11 @@ def install_plan(registry: SiteRegistry) -> Plan:
     return plan(site_pairs(registry))
 
 
+def checked_domains(registry: SiteRegistry) -> list[str]:
+    """Every domain `dns check` checks: each site's domain and each From domain."""
+    return list(install_plan(registry).roles)
+
+
 def check_domains(config: Mapping[str, Any], registry: SiteRegistry,
                   domains: Iterable[str] | None = None,
                   lookup: Lookup | None = None) -> list[DomainReport]:
@@ -42,44 +56,60 @@ def check_domains(config: Mapping[str, Any], registry: SiteRegistry,
     return run(install_plan(registry), settings, domains, lookup)
 
 
-def cached_reports(config: Mapping[str, Any], registry: SiteRegistry
-                   ) -> tuple[list[DomainReport], float]:
-    """Every domain's report and the time.time() it was made, at most CACHE_SECONDS old.
+def cached_reports(config: Mapping[str, Any], registry: SiteRegistry,
+                   domains: Iterable[str] | None = None) -> list[tuple[DomainReport, float]]:
+    """(report, time.time() it was made) of ``domains`` (default all), each at most
+    CACHE_SECONDS old.
 
-    Per process (a uWSGI worker keeps its own): a page view asks DNS at most that often.
+    Per process (a uWSGI worker keeps its own) and per domain: a page view asks DNS about
+    a domain at most that often. A changed setting, role or site list is a new entry.
     """
     the_plan = install_plan(registry)
     settings = Settings.from_config(config)
-    key = (settings, tuple((d, r, tuple(s)) for (d, r), s in
-                           zip(the_plan.roles.items(), the_plan.sites.values(), strict=True)))
+    wanted = [d for d in (the_plan.roles if domains is None else domains) if d in the_plan.roles]
     now = time.monotonic()
+    results: dict[str, tuple[DomainReport, float]] = {}
+    missing = []
     with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[2], hit[1]
-    reports = run(the_plan, settings)
-    with _cache_lock:
-        _cache.clear()  # one install, one entry: the newest
-        _cache[key] = (now + CACHE_SECONDS, time.time(), reports)
-    return reports, time.time()
+        for domain in wanted:
+            key = (settings, domain, the_plan.roles[domain], tuple(the_plan.sites[domain]))
+            hit = _cache.get(key)
+            if hit is not None and hit[0] > now:
+                results[domain] = (hit[2], hit[1])
+            else:
+                missing.append((domain, key))
+    if missing:
+        lookup = Lookup(settings.dns_server)
+        made = run(the_plan, settings, [d for d, _ in missing], lookup)
+        with _cache_lock:
+            if len(_cache) > CACHE_ENTRIES:
+                _cache.clear()  # crude, and enough: entries are cheap to make again
+            for (domain, key), report in zip(missing, made, strict=True):
+                _cache[key] = (now + CACHE_SECONDS, time.time(), report)
+                results[domain] = (report, time.time())
+    return [results[d] for d in wanted]
 
 
 def send_blockers(config: Mapping[str, Any], registry: SiteRegistry, site_names: Iterable[str],
-                  reports: Iterable[DomainReport] | None = None) -> list[str]:
+                  cached: bool = False) -> list[str]:
     """Why the sites' mail would be rejected: one sentence per failing DKIM or DMARC check
     of their From domains, naming the record; [] when it may go.
 
-    ``reports``: ones already made (the admin's cached ones), else they are made now.
+    ``cached``: from cached_reports (the admin's), else checked now (DKIM and DMARC only).
     """
     senders = list(dict.fromkeys(dkim.signing_domain(site.from_address)
                                  for _, site in site_pairs(registry, site_names)))
-    if reports is None:
-        reports = check_domains(config, registry, senders)
-    by_domain = {r.domain: r for r in reports}
+    if not cached:
+        settings = Settings.from_config(config)
+        lookup = Lookup(settings.dns_server)
+        found = {domain: (check_dkim(lookup, settings.dkim_folder, domain),
+                          check_dmarc(lookup, domain, required="none")) for domain in senders}
+    else:
+        found = {report.domain: report.checks
+                 for report, _ in cached_reports(config, registry, senders)}
     reasons = []
     for domain in senders:
-        report = by_domain.get(domain)
-        for check in report.checks if report else ():
+        for check in found[domain]:
             if check.name in BLOCKING and check.verdict.failed:
                 reasons.append(f"{check.name.upper()} record {check.record}: {check.detail}"
                                + (f" Publish: {check.expected}" if check.expected else ""))
