@@ -45,8 +45,14 @@ def data(tmp_path, keys):
     return path
 
 
+_records: dict[tuple[Path, str], str] = {}
+
+
 def dkim_record(folder: Path, domain: str) -> str:
-    return dkim.txt_record(dkim.key_path(folder, domain), domain)
+    """`dkim show`'s record (remembered: loading an RSA key takes a while)."""
+    if (folder, domain) not in _records:
+        _records[(folder, domain)] = dkim.txt_record(dkim.key_path(folder, domain), domain)
+    return _records[(folder, domain)]
 
 
 def good_records(keys) -> dict[str, str | None]:
@@ -61,7 +67,8 @@ def good_records(keys) -> dict[str, str | None]:
         "brand spf": 'brand.example. IN TXT "v=spf1 mx include:_spf.brand.example ~all"\n'
                      "brand.example. IN MX 10 mx.brand.example.\n"
                      "mx.brand.example. IN A 198.51.100.7\n"
-                     '_spf.brand.example. IN TXT "v=spf1 ip4:192.0.2.0/24 redirect=_v6.brand.example"\n'
+                     '_spf.brand.example. IN TXT '
+                     '"v=spf1 ip4:192.0.2.0/24 redirect=_v6.brand.example"\n'
                      '_v6.brand.example. IN TXT "v=spf1 ip6:2001:db8::/32 -all"',
         "brand dmarc": '_dmarc.brand.example. IN TXT "v=DMARC1; p=quarantine; adkim=r"',
         "parked mx": "parked.test. IN MX 0 .",

@@ -1,9 +1,11 @@
 """`landingpad dns check` against a real DNS server on loopback, one broken thing per test."""
 
 import json
+import re
 
 import pytest
 
+from landingpad.dnscheck import dmarc
 from landingpad.mail import dkim
 from tests.unit.dnscheck.conftest import SMTP_HOST, SMTP_V4, SMTP_V6, dkim_record
 
@@ -77,7 +79,8 @@ def test_no_dkim_key_at_all_says_to_generate_one(zone, dns_check, data):
     dkim.key_path(data / "dkim", "coffee.test").unlink()
     result = dns_check("coffee.test", "--json")
     assert result.exit_code == 1
-    assert "landingpad dkim generate coffee.test" in check_of(result, "coffee.test", "dkim")["detail"]
+    detail = check_of(result, "coffee.test", "dkim")["detail"]
+    assert "landingpad dkim generate coffee.test" in detail
     # Unsigned mail can still pass DMARC on SPF, but only just.
     assert check_of(result, "coffee.test", "alignment")["verdict"] == "warn"
 
@@ -133,14 +136,8 @@ def test_more_than_ten_lookups_is_a_broken_record(zone, dns_check):
 @pytest.mark.parametrize(("record", "verdict", "words"), [
     (None, "fail", "No DMARC record at _dmarc.coffee.test"),
     ('"v=DMARC1; p=none"', "ok", "Policy none"),
-    ('"v=DMARC1; p=reject; sp=none; pct=50"', "ok", "Policy reject"),
     ('"v=DMARC1; p=maybe"', "fail", "p=maybe is not one of none, quarantine, reject"),
-    ('"v=DMARC1; rua=mailto:d@coffee.test"', "fail", "no p= (policy) tag"),
     ('"p=none; v=DMARC1"', "fail", "No DMARC record"),  # not a DMARC record: ignored
-    ('"v=DMARC1; p=none; p=reject"', "fail", "appears twice"),
-    ('"v=DMARC1; p=none; rua=https://example.com/"', "fail", "is not a mailto: address"),
-    ('"v=DMARC1; p=none; pct=150"', "fail", "pct=150"),
-    ('"v=DMARC1; p=none; adkim=x"', "fail", "adkim=x is not r or s"),
     ('"v=DMARC1; p=none" \n_dmarc.coffee.test. IN TXT "v=DMARC1; p=reject"', "fail",
      "2 DMARC records"),
 ])
@@ -152,6 +149,28 @@ def test_dmarc(zone, dns_check, record, verdict, words):
     assert result.exit_code == (0 if verdict == "ok" else 1)
     if verdict == "fail":
         assert check["expected"] == '_dmarc.coffee.test. IN TXT "v=DMARC1; p=none"'
+
+
+@pytest.mark.parametrize(("record", "words"), [
+    ("v=DMARC1; rua=mailto:d@coffee.test", "no p= (policy) tag"),
+    ("v=DMARC1; p=none; p=reject", "appears twice"),
+    ("v=DMARC1; p=none; rua=https://example.com/", "is not a mailto: address"),
+    ("v=DMARC1; p=none; pct=150", "pct=150"),
+    ("v=DMARC1; p=none; adkim=x", "adkim=x is not r or s"),
+    ("v=DMARC1; p=none; sp=all", "sp=all is not one of"),
+    ("v=DMARC1; p=none; junk", "'junk' is not a tag=value pair"),
+    ("v=dmarc1; p=none", "must start with v=DMARC1"),
+])
+def test_a_malformed_dmarc_record_says_what_is_wrong(record, words):
+    with pytest.raises(dmarc.MalformedDmarc, match=re.escape(words)):
+        dmarc.parse(record)
+
+
+def test_a_dmarc_record_is_read_tag_by_tag():
+    assert dmarc.parse(" v=DMARC1 ;p = Reject; sp=none; pct=50; rua=mailto:a@x.example,"
+                       "mailto:b@y.example; ") == {
+        "v": "DMARC1", "p": "Reject", "sp": "none", "pct": "50",
+        "rua": "mailto:a@x.example,mailto:b@y.example"}
 
 
 def test_a_subdomain_falls_back_to_the_organisational_domains_dmarc(zone, dns_check, data):
@@ -225,7 +244,8 @@ def test_a_dns_server_that_does_not_answer_is_a_timeout(zone, dns_check, monkeyp
     result = dns_check("coffee.test", "--json")
     check = check_of(result, "coffee.test", "spf")
     assert result.exit_code == 1
-    assert check["verdict"] == "error" and "no answer" in check["detail"] and "in time" in check["detail"]
+    assert check["verdict"] == "error" and "no answer from" in check["detail"]
+    assert "in time" in check["detail"]
     assert check_of(result, "coffee.test", "dkim")["verdict"] == "ok"  # other names still answer
 
 
