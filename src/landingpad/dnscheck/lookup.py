@@ -12,8 +12,10 @@ import dns.name
 import dns.resolver
 
 from landingpad.resolver import resolver
+from landingpad.values import CONTROL
 
 LIFETIME = 4.0  # seconds per look-up: a check of many domains must not hang for minutes
+MAX_TIMEOUTS = 2  # then the server is taken as down for the run: the rest fail at once
 
 
 class DnsError(Exception):
@@ -28,6 +30,7 @@ class Lookup:
         self._resolver = resolver(dns_server, LIFETIME if lifetime is None else lifetime)
         self._answers: dict[tuple[str, str], list | DnsError] = {}
         self.queries = 0
+        self.timeouts = 0
 
     def _query(self, name: str, rdtype: str) -> list:
         key = (name.lower().rstrip("."), rdtype)
@@ -41,6 +44,9 @@ class Lookup:
 
     def _fetch(self, name: str, rdtype: str) -> list | DnsError:
         where = self.dns_server or "the system's resolver"
+        if self.timeouts >= MAX_TIMEOUTS:
+            return DnsError(f"{rdtype} {name}: not asked, {where} did not answer "
+                            f"{self.timeouts} look-ups in time")
         try:
             return list(self._resolver.resolve(dns.name.from_text(name), rdtype, search=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -51,13 +57,17 @@ class Lookup:
                           if c in str(exc)), "no usable answer")
             return DnsError(f"{rdtype} {name}: {rcode} from {where}")
         except dns.exception.Timeout:
+            self.timeouts += 1
             return DnsError(f"{rdtype} {name}: no answer from {where} in time")
         except (dns.exception.DNSException, ValueError) as exc:
             return DnsError(f"{rdtype} {name}: {type(exc).__name__} from {where}")
 
     def txt(self, name: str) -> list[str]:
-        """Each TXT record's strings joined, as SPF, DKIM and DMARC read them."""
-        return [b"".join(r.strings).decode("utf-8", "replace") for r in self._query(name, "TXT")]
+        """Each TXT record's strings joined, as SPF, DKIM and DMARC read them. Control
+        characters are shown escaped: a zone's text must not drive the owner's terminal."""
+        return [CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}",
+                            b"".join(r.strings).decode("utf-8", "replace"))
+                for r in self._query(name, "TXT")]
 
     def addresses(self, name: str, rdtype: str) -> list[str]:
         """The A or AAAA records of ``name``."""

@@ -249,6 +249,26 @@ def test_a_dns_server_that_does_not_answer_is_a_timeout(zone, dns_check, monkeyp
     assert check_of(result, "coffee.test", "dkim")["verdict"] == "ok"  # other names still answer
 
 
+def test_a_dns_server_that_is_down_costs_two_timeouts_not_one_per_name(zone, dns_check,
+                                                                        monkeypatch):
+    monkeypatch.setattr("landingpad.dnscheck.lookup.LIFETIME", 0.3)
+    names = ("landingpad._domainkey.coffee.test", "coffee.test", "_dmarc.coffee.test", SMTP_HOST)
+    zone(silent=names)
+    result = dns_check("coffee.test", "--json")
+    assert result.exit_code == 1
+    assert [check_of(result, "coffee.test", n)["verdict"] for n in ("dkim", "spf", "dmarc")] \
+        == ["error"] * 3
+    assert "not asked" in check_of(result, "coffee.test", "spf")["detail"]  # the third
+    assert len(zone.zone.queries) <= 4  # two look-ups, each tried at most twice
+
+
+def test_control_characters_in_a_record_are_shown_escaped(zone, dns_check):
+    zone(coffee_spf='coffee.test. IN TXT "v=spf1 \\033[2J\\007 -all"')  # octal, as dnslib reads it
+    result = dns_check("coffee.test")
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "published: v=spf1 \\x1b[2J\\x07 -all" in result.output
+
+
 def test_an_smtp_host_on_this_machine_cannot_be_judged(zone, dns_check):
     check = check_of(dns_check("coffee.test", "--json", LANDINGPAD_SMTP_HOST="localhost"),
                      "coffee.test", "spf")
