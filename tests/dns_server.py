@@ -19,6 +19,7 @@ class Zone:
         self.servfail: set[str] = set()  # names answered SERVFAIL
         self.silent: set[str] = set()  # names never answered (a timeout)
         self.queries: list[tuple[str, str]] = []  # (name, type) asked, in order
+        self.over_tcp = 0  # answers sent over TCP (after a truncated one over UDP)
 
     def set(self, text: str = "", servfail: tuple[str, ...] = (),
             silent: tuple[str, ...] = ()) -> None:
@@ -29,6 +30,7 @@ class Zone:
             self.servfail = {n.rstrip(".").lower() for n in servfail}
             self.silent = {n.rstrip(".").lower() for n in silent}
             self.queries = []
+            self.over_tcp = 0
 
     def answer(self, data: bytes) -> bytes | None:
         request = DNSRecord.parse(data)
@@ -74,6 +76,8 @@ class _TCP(socketserver.BaseRequestHandler):
         except (OSError, ValueError):
             return
         if answer is not None:
+            with self.server.zone.lock:
+                self.server.zone.over_tcp += 1
             sock.sendall(struct.pack("!H", len(answer)) + answer)
 
 
