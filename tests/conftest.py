@@ -329,3 +329,21 @@ def pebble_factory(tmp_path_factory: pytest.TempPathFactory):
     yield start
     for server in started:
         server.stop()
+
+
+# -- DNS ------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dns_server():
+    """An authoritative DNS server on loopback (UDP and TCP), tests/dns_server.py."""
+    from tests.dns_server import DnsServer
+
+    with DnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dns_zone(dns_server):
+    """The DNS server's zone, emptied for the test: ``dns_zone.set(zone_text, ...)``."""
+    dns_server.zone.set()
+    return dns_server.zone

@@ -80,6 +80,7 @@ COMMANDS = {
     "user": "landingpad.admin.cli:user",
     "announce": "landingpad.announce.cli:announce",
     "dkim": "landingpad.mail.cli:dkim_group",
+    "dns": "landingpad.dnscheck.cli:dns",
     "forget": "landingpad.privacy.cli:forget",
     "purge": "landingpad.privacy.cli:purge",
     "asset": "landingpad.assets.cli:asset",

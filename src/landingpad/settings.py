@@ -165,7 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BOUNCE_DOMAIN", "",
             "Domain of the bounce mailbox: every mail leaves with a per-recipient envelope "
             "sender bounces+TOKEN@this domain (VERP), so `bounces fetch` can match each "
-            "bounce. Empty: bounces go to the From address, unread.", values.domain_or_empty),
+            "bounce. Empty: bounces go to the From address, unread. `dns check` checks its "
+            "SPF and its alignment with each From.", values.domain),
     Setting("BOUNCE_IMAP_URL", "",
             "The bounce mailbox that `bounces fetch` reads, over TLS: "
             "imaps://user:password@host:993/INBOX (empty: not read).", values.imaps_url,

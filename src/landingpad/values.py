@@ -133,6 +133,14 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
                      r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
 
 
+def domain(value: Any) -> str:
+    """A domain name in ASCII (IDNA) form, lower case, without a final dot; "" for none."""
+    value = text(254)(value).rstrip(".").lower()
+    if value and not _DOMAIN.fullmatch(value):
+        raise ValueError("must be a domain name, like bounces.example.com")
+    return value
+
+
 def private_email(value: Any) -> str:
     """An address whose domain may be a special-use one (pki@corp.local: the ACME
     account's contact at a private CA), which ``email`` refuses; "" for none."""
@@ -264,14 +272,6 @@ def redis_url(value: Any) -> str:
     value = _line(value)
     if urlsplit(value).scheme not in ("redis", "rediss", "unix") or " " in value:
         raise ValueError("must be a redis://, rediss:// or unix:// URL")
-    return value
-
-
-def domain_or_empty(value: Any) -> str:
-    """A domain name in lower case (ASCII; an IDN in its xn-- form), or "" for none."""
-    value = text(253)(value).rstrip(".").lower()
-    if value and not _DOMAIN.fullmatch(value):
-        raise ValueError("must be a domain name such as bounce.example.com")
     return value
 
 

@@ -27,7 +27,7 @@ from landingpad.web.app import FEATURES
 
 PACKAGE = Path(landingpad.__file__).parent
 CORE = {"settings", "sites", "storage", "mail", "web", "files", "logs", "cli", "public", "values",
-        "wsgi"}
+        "wsgi", "resolver"}
 
 
 def module_name(path: Path) -> str:

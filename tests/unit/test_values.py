@@ -71,6 +71,14 @@ def test_choice_and_email():
         values.email("me@")
 
 
+def test_domain():
+    assert values.domain(" Bounces.Example.COM. ") == "bounces.example.com"
+    assert values.domain("") == ""
+    for bad in ("not a domain", "-x.example", "a..example", "exämple.com", "x" * 64 + ".com"):
+        with pytest.raises(ValueError, match=r"^must be a domain name"):
+            values.domain(bad)
+
+
 # The same mistake in an install setting and in a site field reads the same.
 @pytest.mark.parametrize(("variable", "key", "raw"), [
     ("LANDINGPAD_SMTP_SSL", "LANDING_HSTS", "maybe"),

@@ -36,6 +36,7 @@ def init_app(public: Flask) -> None:
 def create_admin_app(public: Flask) -> Flask:
     from landingpad.admin.announcements import bp as announcements_bp
     from landingpad.admin.certificates import bp as certificates_bp
+    from landingpad.admin.deliverability import bp as deliverability_bp
     from landingpad.admin.logos import bp as logos_bp
     from landingpad.admin.views import bp
     from landingpad.announce import bp as announce_bp
@@ -59,6 +60,7 @@ def create_admin_app(public: Flask) -> Flask:
     app.register_blueprint(announcements_bp)
     app.register_blueprint(logos_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(deliverability_bp)
     app.register_blueprint(announce_bp)  # the announcement's mail templates, for previews
     app.register_blueprint(assets_bp)  # logo previews (nginx serves them on public sites)
     configure_errors(app)

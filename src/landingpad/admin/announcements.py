@@ -20,9 +20,17 @@ from flask import (
 )
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import AnyOf, InputRequired, Length, Optional, Regexp
 
+from landingpad import dnscheck
 from landingpad.admin.views import login_required
 from landingpad.announce import (
     AnnouncementState,
@@ -61,6 +69,7 @@ class TestForm(FlaskForm):
 
 class SendForm(FlaskForm):
     confirm = HiddenField(validators=[AnyOf(["yes"])])
+    force = BooleanField("Send even if DKIM or DMARC records are missing or wrong")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -147,16 +156,29 @@ def send_test(ident: int) -> Response:
 @bp.post("/<int:ident>/send")
 @login_required
 def send(ident: int) -> Response:
-    _load(ident)
-    if not SendForm().validate_on_submit():
+    item = _load(ident)
+    form = SendForm()
+    if not form.validate_on_submit():
         abort(400)
+    if not form.force.data:
+        # Checked here (at most CACHE_SECONDS old, as the Deliverability page shows it), so
+        # the owner sees why; the sender then gets --force and doesn't check again.
+        reasons = dnscheck.send_blockers(current_app.config, get_registry(), item.sites,
+                                         cached=True)
+        if reasons:
+            for reason in reasons:
+                flash(f"Not sent: {reason}", "error")
+            flash("Fix these records (see Deliverability), or tick \"Send even if ...\" to "
+                  "send anyway.", "error")
+            return redirect(url_for(".detail", ident=ident))
     # A process of its own (`announce send`, i.e. send_announcement, like everything that
     # sends one): it outlives this request and a uWSGI worker recycle.
     log_dir = make_dir(Path(current_app.config["DATA_DIR"]) / "logs", PRIVATE_DIR)
     landingpad = Path(sys.executable).with_name("landingpad")
     # 0600: the sender's log may quote what a mail server said about a recipient.
     with os.fdopen(open_private(log_dir / f"announce-{ident}.log", append=True), "ab") as log:
-        subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress"],
+        subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress",
+                          "--force"],
                          env={**os.environ, **as_environ(current_app.config)},
                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          start_new_session=True)

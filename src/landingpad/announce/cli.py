@@ -13,6 +13,7 @@ from landingpad.announce.compose import render_email, send_test_copy
 from landingpad.announce.send import send_announcement
 from landingpad.announce.states import counts
 from landingpad.cli import AppLoader, pass_app
+from landingpad.dnscheck import send_blockers
 from landingpad.mail.cli import EMAIL
 from landingpad.mail.transports import DeliveryError
 from landingpad.sites import get_registry
@@ -121,15 +122,23 @@ def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
 @click.option("--retry-delay", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds before the first retry of a 4xx reply (doubles each time).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--force", is_flag=True,
+              help="Send even when a site's DKIM or DMARC record is missing or wrong.")
 @pass_app
 def send(load_app: AppLoader, announcement_id: int, rate: float | None, batch: int,
-         retry_delay: float, progress: bool) -> None:
+         retry_delay: float, progress: bool, force: bool) -> None:
     """Send to every recipient not yet handled; safe to stop and run again.
 
     Nobody gets it twice: a message that may have reached the server when a
     sender stopped is marked `unknown` and left for `resend-unknown`.
+
+    First the DKIM and DMARC records of each site's From domain are checked
+    (as `landingpad dns check` does): Gmail, Yahoo and Outlook reject bulk mail
+    without them, so it refuses to send unless given --force.
     """
     app = load_app()
+    if not force:
+        _refuse_undeliverable(app, announcement_id)
     bar: tqdm | None = None
 
     def start(added: int, to_send: int) -> None:
@@ -153,6 +162,19 @@ def send(load_app: AppLoader, announcement_id: int, rate: float | None, batch: i
         if bar is not None:
             bar.close()
     click.echo(" ".join(f"{k} {v}" for k, v in sorted(outcome.items())) or "nothing to send")
+
+
+def _refuse_undeliverable(app, announcement_id: int) -> None:  # noqa: ANN001
+    with session_factory(app)() as session:
+        announcement = session.get(Announcement, announcement_id)
+        sites = list(announcement.sites) if announcement is not None else []
+    reasons = send_blockers(app.config, get_registry(app), sites)
+    if reasons:
+        raise click.ClickException(
+            "not sending: receivers would reject or junk this mail:\n"
+            + "\n".join(f"  - {reason}" for reason in reasons)
+            + "\nFix the records (`landingpad dns check` shows them all), or send anyway "
+              "with --force.")
 
 
 @announce.command("status")

@@ -17,25 +17,14 @@ from dataclasses import dataclass
 import dns.exception
 import dns.resolver
 
+from landingpad.resolver import resolver
+
 TIMEOUT = 10.0  # the whole probe of one address: DNS aside, connect to last byte
 MAX_BYTES = 4096
 
 
 class ProbeFailed(Exception):
     """The host does not reach this server; the message says how (for ``tls status``)."""
-
-
-def resolver(dns_server: str) -> dns.resolver.Resolver:
-    """The system's resolver, or the one LANDINGPAD_DNS_SERVER names (ip:port)."""
-    if not dns_server:
-        res = dns.resolver.Resolver()
-    else:
-        host, _, port = dns_server.rpartition(":")
-        res = dns.resolver.Resolver(configure=False)
-        res.nameservers = [host.strip("[]")]
-        res.port = int(port)
-    res.lifetime = 5.0
-    return res
 
 
 def addresses(host: str, dns_server: str = "") -> list[str]:
