@@ -1,0 +1,179 @@
+"""Checking rows against the database, then writing them all in one transaction.
+
+Rows are checked in chunks while the file is read (existing sign-ups, the suppression
+list, consent versions); the accepted ones are written at the end only if no row was
+refused, in one transaction, so an import is all or nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from landingpad.imports.rows import Problem, Row
+from landingpad.sites import Site
+from landingpad.sites.site import consent_version_of
+from landingpad.storage.engine import write_lock
+from landingpad.storage.models import ConsentText, Signup
+from landingpad.storage.suppression import suppressed
+from landingpad.storage.types import utcnow
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+CHUNK = 500  # addresses per look-up (an IN list), rows per insert
+
+
+class Skipped(enum.StrEnum):
+    """Rows left out without failing the import: they are not errors in the file."""
+
+    DUPLICATE = "duplicate in the file"
+    EXISTING = "already signed up"
+    SUPPRESSED = "suppressed"
+
+
+REASONS = {
+    Skipped.EXISTING: "already signed up (the row here is kept as it is)",
+    Skipped.SUPPRESSED: "on the suppression list: this address unsubscribed or was erased "
+                        "here, and is never added again by an import",
+}
+
+
+@dataclass
+class Report:
+    """What an import did (or, in a dry run or when rows were refused, would do)."""
+
+    site: str
+    rows: int = 0
+    imported: int = 0  # written; in a dry run, how many would be
+    written: bool = False
+    refused: list[Problem] = field(default_factory=list)
+    skipped: dict[Skipped, list[Problem]] = field(
+        default_factory=lambda: {kind: [] for kind in Skipped})
+
+
+class Importer:
+    """Collects one file's rows for one site; ``write()`` stores them, all or nothing."""
+
+    def __init__(self, session: Session, site: Site, secret: str) -> None:
+        self.session = session
+        self.site = site
+        self.secret = secret
+        self.report = Report(site.domain)
+        self._pending: list[Row] = []
+        self._accepted: list[tuple[Row, str]] = []  # with its consent version
+        self._stored_texts: dict[str, str | None] = {}  # version -> text stored here
+        self._new_texts: dict[str, tuple[str, datetime]] = {}  # version -> text, first use
+
+    def refuse(self, problems: list[Problem]) -> None:
+        self.report.refused.extend(problems)
+
+    def skip(self, kind: Skipped, problem: Problem) -> None:
+        self.report.skipped[kind].append(problem)
+
+    def add(self, row: Row) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= CHUNK:
+            self._check_pending()
+
+    def finish(self) -> Report:
+        """Check the last rows; the report then says what ``write()`` would store."""
+        self._check_pending()
+        self.report.imported = len(self._accepted)
+        self.session.rollback()  # the reads' transaction: the write takes its own
+        return self.report
+
+    def _check_pending(self) -> None:
+        if not self._pending:
+            return
+        emails = [row.email for row in self._pending]
+        existing = set(self.session.scalars(select(Signup.email).where(
+            Signup.site == self.site.domain, Signup.email.in_(emails))))
+        blocked = suppressed(self.session, self.secret, emails)
+        for row in self._pending:
+            version = self._consent(row)
+            if version is None:
+                continue
+            if row.email in existing:
+                self.skip(Skipped.EXISTING, Problem(row.line, "email", REASONS[Skipped.EXISTING]))
+            elif row.email in blocked:
+                self.skip(Skipped.SUPPRESSED,
+                          Problem(row.line, "email", REASONS[Skipped.SUPPRESSED]))
+            else:
+                self._accepted.append((row, version))
+        self._pending.clear()
+
+    def _consent(self, row: Row) -> str | None:
+        """The row's consent version, its text kept to store if new; None: refused."""
+        if row.consent_text is not None:
+            version = consent_version_of(row.consent_text)
+            if row.consent_version not in (None, version):
+                if self._stored_text(row.consent_version) != row.consent_text:
+                    self.refuse([Problem(row.line, "consent_version",
+                                         "names another text than consent_text (leave it "
+                                         "empty: the text's own version is used)")])
+                    return None
+                version = row.consent_version
+            if self._stored_text(version) is None:
+                self._note_new_text(version, row.consent_text, row.consented_at)
+            return version
+        version = row.consent_version
+        assert version is not None  # rows.RowChecker refuses a row with neither
+        if self._stored_text(version) is None:
+            if version != self.site.consent_version:
+                self.refuse([Problem(row.line, "consent_version",
+                                     "no consent text is stored under this version: give the "
+                                     "text in a consent_text column")])
+                return None
+            self._note_new_text(version, self.site.consent_text, row.consented_at)
+        return version
+
+    def _stored_text(self, version: str) -> str | None:
+        if version not in self._stored_texts:
+            stored = self.session.get(ConsentText, version)
+            self._stored_texts[version] = stored.text if stored else None
+        return self._stored_texts[version]
+
+    def _note_new_text(self, version: str, text: str, consented_at: datetime) -> None:
+        known = self._new_texts.get(version)
+        if known is None or consented_at < known[1]:
+            self._new_texts[version] = (text, consented_at)
+
+    def write(self) -> Report:
+        """Store the accepted rows and new consent texts in one transaction.
+
+        Only for a file with no refused row (the caller checks). A row that a visitor
+        signed up meanwhile is left as the visitor made it, and reported as existing.
+        """
+        assert not self.report.refused
+        engine: Engine = self.session.get_bind()
+        insert = _INSERTS[engine.dialect.name]
+        now = utcnow()
+        texts = [{"version": version, "text": text, "first_used_at": first}
+                 for version, (text, first) in self._new_texts.items()]
+        signups = insert(Signup.__table__).on_conflict_do_nothing(
+            index_elements=["site", "email"]).returning(Signup.__table__.c.email)
+        inserted: set[str] = set()
+        with write_lock(engine), engine.connect() as connection:
+            if texts:
+                connection.execute(insert(ConsentText.__table__).on_conflict_do_nothing(
+                    index_elements=["version"]), texts)
+            for start in range(0, len(self._accepted), CHUNK):
+                params = [{"site": self.site.domain, "email": row.email,
+                           "interests": list(row.interests), "consent_version": version,
+                           "consented_at": row.consented_at, "created_at": now,
+                           "updated_at": now, "confirmed_at": row.confirmed_at,
+                           "source": row.source}
+                          for row, version in self._accepted[start:start + CHUNK]]
+                if params:
+                    inserted.update(connection.execute(signups, params).scalars())
+            connection.commit()
+        for row, _version in self._accepted:
+            if row.email not in inserted:
+                self.skip(Skipped.EXISTING, Problem(row.line, "email", REASONS[Skipped.EXISTING]))
+        self.report.imported = len(inserted)
+        self.report.written = True
+        return self.report
