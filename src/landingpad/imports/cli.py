@@ -81,10 +81,8 @@ def import_command(load_app: AppLoader, csv_path: Path, site_name: str,
             for line, cells in tqdm(records, unit=" rows", disable=not progress,
                                     desc="checking", leave=False):
                 importer.report.rows += 1
-                if isinstance(cells, int):
-                    importer.refuse([Problem(line, None, f"{cells} fields where the header "
-                                             "has another number (a missing or extra "
-                                             "delimiter, or an unclosed quote?)")])
+                if isinstance(cells, str):
+                    importer.refuse([Problem(line, None, cells)])
                     continue
                 row, problems, duplicate = checker.check(line, cells)
                 importer.refuse(problems)

@@ -77,9 +77,9 @@ class Row:
 
 
 def read_records(path: Path, default_source: bool = False
-                 ) -> Iterator[tuple[int, dict[str, str] | int]]:
+                 ) -> Iterator[tuple[int, dict[str, str] | str]]:
     """Each record of the file after its header: (first line, {column: stripped cell}),
-    or (first line, number of fields) for a record that doesn't have the header's.
+    or (first line, why it is refused) for a record without the header's number of fields.
 
     Raises FileError for a file that can't be read as this CSV format; the header is
     checked before the first record is returned (``default_source``: --source was given,
@@ -108,7 +108,9 @@ def read_records(path: Path, default_source: bool = False
             for fields in reader:
                 if fields:  # a blank line
                     if len(fields) != len(header):
-                        yield first, len(fields)
+                        yield first, (f"{len(fields)} fields where the header has "
+                                      f"{len(header)} (a missing or extra delimiter, or an "
+                                      "unclosed quote?)")
                     else:
                         yield first, {name: cell.strip() for name, cell in zip(header, fields,
                                                                                strict=True)}
