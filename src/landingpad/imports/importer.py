@@ -8,10 +8,13 @@ refused, in one transaction, so an import is all or nothing.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,10 +24,16 @@ from landingpad.sites.site import consent_version_of
 from landingpad.storage.engine import write_lock
 from landingpad.storage.models import ConsentText, Signup
 from landingpad.storage.suppression import suppressed
-from landingpad.storage.types import utcnow
+from landingpad.storage.types import new_key, utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 CHUNK = 500  # addresses per look-up (an IN list), rows per insert
+_version_of = lru_cache(maxsize=256)(consent_version_of)  # most rows share one text
+# Built once: an IN list of 500 literal parameters costs more to compile than to run.
+_KEYS = select(Signup.email, Signup.link_key).where(
+    Signup.site == bindparam("site"), Signup.email.in_(bindparam("emails", expanding=True)))
+_EXISTING = select(Signup.email).where(Signup.site == bindparam("site"),
+                                       Signup.email.in_(bindparam("emails", expanding=True)))
 
 
 class Skipped(enum.StrEnum):
@@ -90,8 +99,8 @@ class Importer:
         if not self._pending:
             return
         emails = [row.email for row in self._pending]
-        existing = set(self.session.scalars(select(Signup.email).where(
-            Signup.site == self.site.domain, Signup.email.in_(emails))))
+        existing = set(self.session.scalars(_EXISTING, {"site": self.site.domain,
+                                                        "emails": emails}))
         blocked = suppressed(self.session, self.secret, emails)
         for row in self._pending:
             version = self._consent(row)
@@ -109,7 +118,7 @@ class Importer:
     def _consent(self, row: Row) -> str | None:
         """The row's consent version, its text kept to store if new; None: refused."""
         if row.consent_text is not None:
-            version = consent_version_of(row.consent_text)
+            version = _version_of(row.consent_text)
             if row.consent_version not in (None, version):
                 if self._stored_text(row.consent_version) != row.consent_text:
                     self.refuse([Problem(row.line, "consent_version",
@@ -147,6 +156,8 @@ class Importer:
 
         Only for a file with no refused row (the caller checks). A row that a visitor
         signed up meanwhile is left as the visitor made it, and reported as existing.
+        Every value is made ready for the driver before the write lock is taken: on
+        SQLite, the public form's writers wait for it.
         """
         assert not self.report.refused
         engine: Engine = self.session.get_bind()
@@ -154,26 +165,91 @@ class Importer:
         now = utcnow()
         texts = [{"version": version, "text": text, "first_used_at": first}
                  for version, (text, first) in self._new_texts.items()]
-        signups = insert(Signup.__table__).on_conflict_do_nothing(
-            index_elements=["site", "email"]).returning(Signup.__table__.c.email)
-        inserted: set[str] = set()
+        statement = _signup_insert(engine)
+        keys = [new_key() for _ in self._accepted]
+        rows = statement.rows(
+            {"site": self.site.domain, "email": row.email, "interests": list(row.interests),
+             "consent_version": version, "consented_at": row.consented_at,
+             "created_at": now, "updated_at": now, "confirmed_at": row.confirmed_at,
+             "source": row.source, "link_key": key, "legacy_links": False}
+            for (row, version), key in zip(self._accepted, keys, strict=True))
+        inserted = len(rows)
         with write_lock(engine), engine.connect() as connection:
             if texts:
                 connection.execute(insert(ConsentText.__table__).on_conflict_do_nothing(
                     index_elements=["version"]), texts)
-            for start in range(0, len(self._accepted), CHUNK):
-                params = [{"site": self.site.domain, "email": row.email,
-                           "interests": list(row.interests), "consent_version": version,
-                           "consented_at": row.consented_at, "created_at": now,
-                           "updated_at": now, "confirmed_at": row.confirmed_at,
-                           "source": row.source}
-                          for row, version in self._accepted[start:start + CHUNK]]
-                if params:
-                    inserted.update(connection.execute(signups, params).scalars())
+            if rows:
+                inserted = connection.exec_driver_sql(statement.sql, rows).rowcount
+            raced = set()
+            if inserted != len(rows):  # a visitor signed up meanwhile (ON CONFLICT DO NOTHING)
+                ours = {row.email: key for (row, _), key in zip(self._accepted, keys, strict=True)}
+                emails = list(ours)
+                for start in range(0, len(emails), CHUNK):
+                    raced.update(email for email, key in connection.execute(
+                        _KEYS, {"site": self.site.domain, "emails": emails[start:start + CHUNK]})
+                        if ours[email] != key)
             connection.commit()
         for row, _version in self._accepted:
-            if row.email not in inserted:
+            if row.email in raced:
                 self.skip(Skipped.EXISTING, Problem(row.line, "email", REASONS[Skipped.EXISTING]))
-        self.report.imported = len(inserted)
+        self.report.imported = len(rows) - len(raced)
         self.report.written = True
         return self.report
+
+
+class _DriverInsert(NamedTuple):
+    """The sign-ups' INSERT ... ON CONFLICT DO NOTHING compiled for one dialect, with
+    SQLAlchemy's own bind processors, to run as one executemany on the driver."""
+
+    sql: str
+    names: tuple[str, ...]
+    positional: bool
+    processors: dict[str, Callable[[Any], Any]]
+
+    def rows(self, values: Iterable[dict[str, Any]]) -> list:
+        """Driver parameters for each row; a value repeated across rows (the time of the
+        import, a list of interests) is processed once."""
+        done: dict[tuple[str, Any], Any] = {}
+        result = []
+        for row in values:
+            row["interests"] = tuple(row["interests"])  # hashable, for the cache
+            ready = {}
+            for name in self.names:
+                value, process = row[name], self.processors.get(name)
+                if process is None:
+                    ready[name] = value
+                    continue
+                key = (name, value)
+                if key not in done:
+                    done[key] = process(list(value) if name == "interests" else value)
+                ready[name] = done[key]
+            result.append(tuple(ready[n] for n in self.names) if self.positional else ready)
+            if len(done) > 10_000:  # consent times are mostly distinct: don't keep them all
+                done.clear()
+        return result
+
+
+_driver_inserts: dict[tuple[str, str], _DriverInsert] = {}
+
+
+def _signup_insert(engine: Engine) -> _DriverInsert:
+    dialect = engine.dialect
+    key = (dialect.name, dialect.driver)
+    if key not in _driver_inserts:
+        table = Signup.__table__
+        columns = ("site", "email", "interests", "consent_version", "consented_at",
+                   "created_at", "updated_at", "confirmed_at", "source", "link_key",
+                   "legacy_links")
+        statement = _INSERTS[dialect.name](table).values(
+            {name: bindparam(name, type_=table.c[name].type) for name in columns}
+        ).on_conflict_do_nothing(index_elements=["site", "email"])
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or compiled.binds)
+        processors = {}
+        for name in set(names):
+            process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors[name] = process
+        _driver_inserts[key] = _DriverInsert(compiled.string, names,
+                                             compiled.positiontup is not None, processors)
+    return _driver_inserts[key]

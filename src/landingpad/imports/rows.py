@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from email_validator import EmailNotValidError
@@ -40,9 +41,17 @@ MAX_CONSENT_TEXT = 2000
 # not the future; a date years ahead is a mistake.
 CLOCK_SLACK = timedelta(minutes=5)
 
-_source_text = values.text(MAX_SOURCE)
-_consent_text = values.text(MAX_CONSENT_TEXT)
-_version_text = values.text(MAX_VERSION)
+
+
+def _cached(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """``parse`` run once per distinct cell: a list's rows mostly share one consent text
+    and one source. Its ValueError is raised again for each row that has the cell."""
+    return lru_cache(maxsize=256)(parse)
+
+
+_source_text = _cached(values.text(MAX_SOURCE))
+_consent_text = _cached(values.text(MAX_CONSENT_TEXT))
+_version_text = _cached(values.text(MAX_VERSION))
 
 
 class FileError(Exception):
@@ -163,8 +172,9 @@ def _check_header(header: list[str], default_source: bool) -> None:
                         "or give --source TEXT for every row")
 
 
-def parse_time(cell: str) -> datetime:
-    """An ISO 8601 date or date and time, as aware UTC (no offset: UTC).
+def parse_time(cell: str, latest: datetime | None = None) -> datetime:
+    """An ISO 8601 date or date and time, as aware UTC (no offset: UTC), not after
+    ``latest`` (default: now, give or take the clock's slack).
 
     Raises ValueError with a reason.
     """
@@ -174,7 +184,7 @@ def parse_time(cell: str) -> datetime:
         raise ValueError("not an ISO 8601 date or date and time "
                          "(like 2026-10-01 or 2026-10-01T09:30:00+02:00)") from None
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    if when > datetime.now(UTC) + CLOCK_SLACK:
+    if when > (latest or datetime.now(UTC) + CLOCK_SLACK):
         raise ValueError("is in the future (a time without an offset is read as UTC)")
     return when
 
@@ -187,6 +197,7 @@ class RowChecker:
         self.default_source = default_source
         self._interests = {name.casefold(): name for name in site.interests}
         self._first_line: dict[str, int] = {}  # normalised address -> its first line
+        self._latest = datetime.now(UTC) + CLOCK_SLACK  # no consent from the future
 
     def check(self, line: int, cells: dict[str, str]
               ) -> tuple[Row | None, list[Problem], Problem | None]:
@@ -240,14 +251,14 @@ class RowChecker:
         return Row(line, email, consented_at, text or None, version or None, source, interests,
                    confirmed_at), problems, None
 
-    @staticmethod
-    def _time(cell: str, column: str, refuse, required: bool) -> datetime | None:  # noqa: ANN001
+    def _time(self, cell: str, column: str, refuse, required: bool  # noqa: ANN001
+              ) -> datetime | None:
         if not cell:
             if required:
                 refuse(column, "missing")
             return None
         try:
-            return parse_time(cell)
+            return parse_time(cell, self._latest)
         except ValueError as exc:
             refuse(column, str(exc))
             return None

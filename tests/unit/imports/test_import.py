@@ -264,3 +264,27 @@ def test_signing_up_again_on_the_form_records_the_forms_consent(run_import, app,
                       consent_version="v2", consent_text="I agree on the form")
     [signup], _ = stored()
     assert (signup.consent_version, signup.source) == ("v2", None)
+
+
+def test_a_visitor_signing_up_during_the_import_keeps_their_row(app, stored):
+    from landingpad.imports.importer import Importer, Skipped
+    from landingpad.imports.rows import RowChecker
+
+    site = app.extensions["landingpad.sites"].site_for_host("coffee.test")
+    checker = RowChecker(site, "mc")
+    with session_factory(app)() as session:
+        importer = Importer(session, site, TEST_SECRET)
+        for line, address in ((2, "web@example.com"), (3, "list@example.com")):
+            row, _problems, _ = checker.check(line, {"email": address, "consent_text": AGREED,
+                                                     "consented_at": "2026-10-01"})
+            importer.add(row)
+        assert importer.finish().imported == 2
+        # Between the check and the write, the visitor signs up on the form.
+        record_signup(session, site="coffee.test", email="web@example.com", interests=[],
+                      consent_version="v1", consent_text="I agree")
+        report = importer.write()
+    assert report.imported == 1
+    assert [str(p) for p in report.skipped[Skipped.EXISTING]] == [
+        "line 2, column email: already signed up (the row here is kept as it is)"]
+    assert [(s.email, s.consent_version, s.source) for s in stored()[0]] == [
+        ("web@example.com", "v1", None), ("list@example.com", consent_version_of(AGREED), "mc")]
