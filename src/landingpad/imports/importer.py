@@ -8,13 +8,14 @@ refused, in one transaction, so an import is all or nothing.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -178,8 +179,7 @@ class Importer:
             if texts:
                 connection.execute(insert(ConsentText.__table__).on_conflict_do_nothing(
                     index_elements=["version"]), texts)
-            if rows:
-                inserted = connection.exec_driver_sql(statement.sql, rows).rowcount
+            inserted = statement.execute(connection, rows)
             raced = set()
             if inserted != len(rows):  # a visitor signed up meanwhile (ON CONFLICT DO NOTHING)
                 ours = {row.email: key for (row, _), key in zip(self._accepted, keys, strict=True)}
@@ -198,38 +198,58 @@ class Importer:
 
 
 class _DriverInsert(NamedTuple):
-    """The sign-ups' INSERT ... ON CONFLICT DO NOTHING compiled for one dialect, with
-    SQLAlchemy's own bind processors, to run as one executemany on the driver."""
+    """The sign-ups' INSERT ... ON CONFLICT DO NOTHING compiled once for a dialect, run
+    on the driver with many rows per statement (one round trip per chunk, not per row),
+    its values processed by SQLAlchemy's own bind processors."""
 
-    sql: str
+    head: str  # up to VALUES
+    group: str  # one row's placeholders, positional
+    tail: str  # ON CONFLICT ...
     names: tuple[str, ...]
-    positional: bool
     processors: dict[str, Callable[[Any], Any]]
+    per_statement: int  # rows, within the driver's limit on parameters
+    # PostgreSQL: one array per column, unnested (psycopg parses a query's placeholders
+    # in Python: 11 of them, not 11,000).
+    arrays: str | None = None
 
-    def rows(self, values: Iterable[dict[str, Any]]) -> list:
+    def rows(self, values: Iterable[dict[str, Any]]) -> list[tuple]:
         """Driver parameters for each row; a value repeated across rows (the time of the
         import, a list of interests) is processed once."""
         done: dict[tuple[str, Any], Any] = {}
         result = []
         for row in values:
             row["interests"] = tuple(row["interests"])  # hashable, for the cache
-            ready = {}
+            ready = []
             for name in self.names:
                 value, process = row[name], self.processors.get(name)
-                if process is None:
-                    ready[name] = value
-                    continue
-                key = (name, value)
-                if key not in done:
-                    done[key] = process(list(value) if name == "interests" else value)
-                ready[name] = done[key]
-            result.append(tuple(ready[n] for n in self.names) if self.positional else ready)
+                if process is not None:
+                    key = (name, value)
+                    if key not in done:
+                        done[key] = process(list(value) if name == "interests" else value)
+                    value = done[key]
+                ready.append(value)
+            result.append(tuple(ready))
             if len(done) > 10_000:  # consent times are mostly distinct: don't keep them all
                 done.clear()
         return result
 
+    def execute(self, connection: Connection, rows: list[tuple]) -> int:
+        """Insert the rows; the number actually inserted (the others existed)."""
+        inserted = 0
+        for start in range(0, len(rows), self.per_statement):
+            chunk = rows[start:start + self.per_statement]
+            if self.arrays is not None:
+                sql, params = self.arrays, tuple(list(column) for column in zip(*chunk,
+                                                                                strict=True))
+            else:
+                sql = f"{self.head}{', '.join([self.group] * len(chunk))}{self.tail}"
+                params = tuple(value for row in chunk for value in row)
+            inserted += connection.exec_driver_sql(sql, params).rowcount
+        return inserted
+
 
 _driver_inserts: dict[tuple[str, str], _DriverInsert] = {}
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")  # pyformat (psycopg): made positional
 
 
 def _signup_insert(engine: Engine) -> _DriverInsert:
@@ -242,14 +262,28 @@ def _signup_insert(engine: Engine) -> _DriverInsert:
                    "legacy_links")
         statement = _INSERTS[dialect.name](table).values(
             {name: bindparam(name, type_=table.c[name].type) for name in columns}
-        ).on_conflict_do_nothing(index_elements=["site", "email"])
+        ).on_conflict_do_nothing(index_elements=["site", "email"]).inline()
         compiled = statement.compile(dialect=dialect)
-        names = tuple(compiled.positiontup or compiled.binds)
+        head, _, rest = compiled.string.partition(" VALUES ")
+        group, conflict, tail = rest.rpartition(" ON CONFLICT ")
+        tail = conflict + tail
+        names = tuple(compiled.positiontup or _PLACEHOLDER.findall(group))
+        group = _PLACEHOLDER.sub("%s", group)
         processors = {}
         for name in set(names):
             process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors[name] = process
-        _driver_inserts[key] = _DriverInsert(compiled.string, names,
-                                             compiled.positiontup is not None, processors)
+        if dialect.name == "postgresql":
+            # No length in the casts: a cast to VARCHAR(n) would cut a longer value, where
+            # the column refuses it. Built from the table's own types, never from data.
+            casts = ", ".join(
+                "%b::" + re.sub(r"\(\d+\)", "", table.c[name].type.compile(dialect=dialect))
+                + "[]" for name in names)
+            arrays = f"{head} SELECT * FROM unnest({casts}){tail}"  # noqa: S608
+            _driver_inserts[key] = _DriverInsert(head, group, tail, names, processors, 5000,
+                                                 arrays)
+        else:  # SQLite before 3.32 takes at most 999 parameters a statement
+            _driver_inserts[key] = _DriverInsert(head + " VALUES ", group, tail, names,
+                                                 processors, 999 // len(names))
     return _driver_inserts[key]
