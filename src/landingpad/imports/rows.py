@@ -115,7 +115,8 @@ def read_records(path: Path, default_source: bool = False
             _check_header(header, default_source)
             first = reader.line_num + 1
             for fields in reader:
-                if fields:  # a blank line
+                # A blank line, or a spreadsheet's empty row (",,,,"): nothing to import.
+                if any(cell.strip() for cell in fields):
                     if len(fields) != len(header):
                         yield first, (f"{len(fields)} fields where the header has "
                                       f"{len(header)} (a missing or extra delimiter, or an "

@@ -180,9 +180,11 @@ def test_a_dry_run_reports_and_writes_nothing(run_import, stored):
 
 def test_a_bom_semicolons_crlf_and_quoted_cells_are_read(run_import, stored):
     content = ("\ufeffEmail;Consented_At;Consent_Text;Source\r\n"
-               f'a@example.com;2026-10-01T08:00:00Z;"{AGREED}; really";"mc; list 1"\r\n')
+               f'a@example.com;2026-10-01T08:00:00Z;"{AGREED}; really";"mc; list 1"\r\n'
+               "\r\n;;;\r\n ; ;;\r\n")  # a spreadsheet's empty rows
     result = run_import(content.encode("utf-8"))
     assert result.exit_code == 0, result.output
+    assert "1 rows read; 1 imported" in result.stdout
     [signup], [text] = stored()
     assert (signup.email, signup.source, text.text) == ("a@example.com", "mc; list 1",
                                                         f"{AGREED}; really")
