@@ -28,7 +28,7 @@ from landingpad.storage.suppression import suppressed
 from landingpad.storage.types import new_key, utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-CHUNK = 500  # addresses per look-up (an IN list), rows per insert
+CHUNK = 500  # rows checked at a time: addresses per look-up (an IN list)
 _version_of = lru_cache(maxsize=256)(consent_version_of)  # most rows share one text
 # Built once: an IN list of 500 literal parameters costs more to compile than to run.
 _KEYS = select(Signup.email, Signup.link_key).where(
