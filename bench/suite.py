@@ -261,8 +261,8 @@ class Bench:
             env = {**self.env, "LANDINGPAD_MAIL_TRANSPORT": "smtp",
                    "LANDINGPAD_SMTP_HOST": "127.0.0.1", "LANDINGPAD_SMTP_PORT": str(sink.port)}
             log(f"announcement: {messages:,} messages to a local SMTP server")
-            subprocess.run([landingpad, "announce", "send", str(ids[0]), "--no-progress"],
-                           env=env, check=True, capture_output=True)
+            subprocess.run([landingpad, "announce", "send", str(ids[0]), "--no-progress",
+                            "--force"], env=env, check=True, capture_output=True)
             times = sink.handler.times
             result["announce_mps"] = round((len(times) - 1) / (times[-1] - times[0]), 1)
             log(f"announcement: {kills} kill -9s and restarts")
@@ -270,14 +270,14 @@ class Bench:
             rng = random.Random(7)
             for _ in range(kills):
                 proc = subprocess.Popen([landingpad, "announce", "send", str(ids[1]),
-                                         "--no-progress", "--rate", "400"], env=env,
+                                         "--no-progress", "--force", "--rate", "400"], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(rng.uniform(0.6, 1.2))
                 if proc.poll() is None:
                     os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
-            subprocess.run([landingpad, "announce", "send", str(ids[1]), "--no-progress"],
-                           env=env, check=True, capture_output=True)
+            subprocess.run([landingpad, "announce", "send", str(ids[1]), "--no-progress",
+                            "--force"], env=env, check=True, capture_output=True)
             received = sink.handler.ids()
             result["announce_duplicates"] = len(received) - len(set(received))
         return result

@@ -75,6 +75,7 @@ COMMANDS = {
     "domain": "landingpad.deploy.cli:domain",
     "deploy": "landingpad.deploy.cli:deploy",
     "export": "landingpad.signup.cli:export",
+    "import": "landingpad.imports.cli:import_command",
     "serve": "landingpad.deploy.serve:serve",
     "demo": "landingpad.demo:demo",
     "user": "landingpad.admin.cli:user",

@@ -9,7 +9,7 @@ from landingpad.storage.migrations import head
 from landingpad.storage.signups import record_signup
 
 COMMANDS = [[], ["db"], ["db", "upgrade"], ["db", "current"], ["domain"], ["domain", "list"],
-            ["export"], ["serve"], ["demo"], ["settings"]]
+            ["export"], ["import"], ["serve"], ["demo"], ["settings"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)

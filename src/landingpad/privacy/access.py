@@ -93,7 +93,9 @@ def _held(signup: Signup) -> dict:
     return {
         "site": signup.site, "email": signup.email, "interests": signup.interests,
         "consent": {"version": signup.consent_version, "text": consent.text if consent else None,
-                    "given_at": stamp(signup.consented_at)},
+                    "given_at": stamp(signup.consented_at),
+                    # None: on this site's form; else the list it was imported from.
+                    "source": signup.source},
         "signed_up_at": stamp(signup.created_at), "confirmed_at": stamp(signup.confirmed_at),
         "unsubscribed_at": stamp(signup.unsubscribed_at),
         "emails": [{"subject": s, "state": st, "sent_at": stamp(at)} for s, st, at in rows],

@@ -10,7 +10,7 @@ from typing import TextIO
 from landingpad.storage.models import Signup
 
 COLUMNS = ("site", "email", "interests", "consent_version", "consented_at", "created_at",
-           "confirmed_at", "unsubscribed_at")
+           "confirmed_at", "unsubscribed_at", "source")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

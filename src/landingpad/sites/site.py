@@ -71,6 +71,12 @@ FIELDS_BY_KEY = {f.key: f for f in SITE_FIELDS}
 ENVIRON_KEYS = tuple(f.key for f in SITE_FIELDS)
 
 
+def consent_version_of(text: str) -> str:
+    """The version a consent sentence is stored under: its hash (the same text, one version,
+    whether shown on a site or brought in by ``landingpad import``)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def parse_value(key: str, value: Any) -> Any:
     """Parse one LANDING_* value; KeyError for an unknown key, ValueError for a bad value."""
     return FIELDS_BY_KEY[key].parse(value)
@@ -98,8 +104,7 @@ class Site:
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        digest = hashlib.sha256(self.consent_text.encode()).hexdigest()[:16]
-        object.__setattr__(self, "consent_version", digest)
+        object.__setattr__(self, "consent_version", consent_version_of(self.consent_text))
         object.__setattr__(self, "_hash", hash(tuple(
             getattr(self, f.name) for f in fields(self) if f.compare)))
 

@@ -74,6 +74,9 @@ class Signup(Base):
     updated_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
+    # Where the consent was given when the row came from another tool (`landingpad import`,
+    # e.g. "mailchimp export 2026-10"); None: this site's own form.
+    source: Mapped[str | None] = mapped_column(String(200))
     # Random per row, in every confirm, unsubscribe and access link (web/links.py).
     # The server default serves rows inserted by nodes of the previous release.
     link_key: Mapped[str] = mapped_column(String(32), default=new_key,

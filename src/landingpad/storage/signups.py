@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Executable, bindparam, exists, select
+from sqlalchemy import Connection, Engine, Executable, bindparam, exists, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,8 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
             "consent_version": signup.excluded.consent_version,
             "consented_at": signup.excluded.consented_at,
             "updated_at": signup.excluded.updated_at,
+            # The consent now on record was given on this site's form, not in an import.
+            "source": null(),
         },
     )
     table = Signup.__table__

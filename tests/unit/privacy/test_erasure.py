@@ -80,7 +80,7 @@ def test_a_forgotten_address_is_never_mailed_again_even_if_reimported(app, runne
     add(app, "gone@example.com")  # imported again
     add(app, "fine@example.com")
     ident = add_announcement()
-    assert runner("announce", "send", str(ident), "--no-progress").exit_code == 0
+    assert runner("announce", "send", str(ident), "--no-progress", "--force").exit_code == 0
     names = sorted(p.read_bytes().split(b"To: ")[1].split(b"\r\n")[0].decode()
                    for p in (data_dir / "mail").glob("*.eml"))
     assert names == ["fine@example.com"]
