@@ -84,6 +84,7 @@ COMMANDS = {
     "purge": "landingpad.privacy.cli:purge",
     "asset": "landingpad.assets.cli:asset",
     "tls": "landingpad.tls.cli:tls",
+    "webhooks": "landingpad.webhooks.cli:webhooks",
 }
 
 

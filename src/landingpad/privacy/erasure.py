@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from landingpad import ratelimit
 from landingpad.sites import SiteRegistry
+from landingpad.storage.events import erasable, record_erasure
 from landingpad.storage.models import Announcement, Recipient, Signup
 from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
@@ -32,6 +33,7 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     """
     email = email.strip().lower()
     result = Forgotten()
+    record_erasure(session, erasable(session, Signup.email == email))
     result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
@@ -108,7 +110,10 @@ def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
 def purge(session: Session, plan: PurgePlan) -> None:
     ids = plan.unconfirmed + plan.unsubscribed
     for start in range(0, len(ids), 500):
-        session.execute(delete(Signup).where(Signup.id.in_(ids[start:start + 500])))
+        chunk = ids[start:start + 500]
+        # Receivers of the webhooks forget them too; their events (with addresses) go.
+        record_erasure(session, erasable(session, Signup.id.in_(chunk)))
+        session.execute(delete(Signup).where(Signup.id.in_(chunk)))
     if plan.announcements:
         session.execute(delete(Recipient).where(
             Recipient.announcement_id.in_(plan.announcements)))
