@@ -189,8 +189,8 @@ class Queue:
 def counts(session: Session) -> dict[str, int]:
     """Deliveries per state, and events not yet fanned out."""
     found = {state.value: 0 for state in DeliveryState}
-    found.update(dict(session.execute(select(Delivery.state, func.count())
-                                      .group_by(Delivery.state)).tuples().all()))
+    found.update({state: count for state, count in session.execute(
+        select(Delivery.state, func.count()).group_by(Delivery.state))})
     found["undispatched events"] = session.scalar(select(func.count()).select_from(Event)
                                                   .where(Event.dispatched == false())) or 0
     found["dispatched events"] = session.scalar(select(func.count()).select_from(Event)
