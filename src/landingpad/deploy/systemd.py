@@ -4,6 +4,7 @@
   landingpad-tls.service          the certificate worker: landingpad tls worker
   landingpad-purge.service/.timer landingpad purge, daily
   landingpad-announce@.service    landingpad announce send ID (systemctl start ...@ID)
+  landingpad-webhooks.service     landingpad webhooks deliver (only with webhook endpoints)
 
 The commands are the ones next to the running interpreter (a venv's bin folder), so
 the units run the landingpad that rendered them. Every value put into a unit is
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 UNITS = ("landingpad-uwsgi.service", "landingpad-tls.service", "landingpad-purge.service",
          "landingpad-purge.timer", "landingpad-announce@.service")
+WEBHOOKS_UNIT = "landingpad-webhooks.service"  # rendered when webhook endpoints are configured
 DEFAULT_USER = "landingpad"
 DEFAULT_GROUP = "www-data"  # nginx's workers' group on Debian: they reach the socket
 DEFAULT_ENVIRONMENT_FILE = "/etc/landingpad/landingpad.env"
@@ -96,8 +98,9 @@ def _outermost(paths: list[str]) -> list[str]:
 
 def render_units(options: DeployOptions, *, user: str = DEFAULT_USER,
                  group: str = DEFAULT_GROUP, bin_dir: Path | None = None,
-                 environment_file: str = DEFAULT_ENVIRONMENT_FILE) -> dict[str, str]:
-    """Every unit's file name and text.
+                 environment_file: str = DEFAULT_ENVIRONMENT_FILE,
+                 webhooks: bool = False) -> dict[str, str]:
+    """Every unit's file name and text (the webhook deliverer's only with ``webhooks``).
 
     ``bin_dir``: where ``landingpad`` and ``uwsgi`` are (default: the running
     interpreter's folder, not resolved: a venv's bin, whose python is a symlink).
@@ -146,4 +149,5 @@ def render_units(options: DeployOptions, *, user: str = DEFAULT_USER,
         "uwsgi_private_tmp": "no" if in_tmp or socket_in_tmp else "yes",
         "socket_in_tmp": socket_in_tmp,
     }
-    return {name: _env.get_template(f"{name}.j2").render(**context) for name in UNITS}
+    names = (*UNITS, WEBHOOKS_UNIT) if webhooks else UNITS
+    return {name: _env.get_template(f"{name}.j2").render(**context) for name in names}

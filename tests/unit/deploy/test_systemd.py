@@ -270,3 +270,27 @@ def test_deploy_render_writes_the_units(runner, data_dir):
     assert "\nUser=lp\nGroup=nginx\n" in text
     result = runner("deploy", "render", "--no-check", "--user", "lp\nExecStartPre=/bin/sh")
     assert result.exit_code == 2 and "not a user or group name" in result.output
+
+
+def test_the_webhook_deliverer_unit_only_with_endpoints():
+    from landingpad.deploy.systemd import WEBHOOKS_UNIT
+
+    assert WEBHOOKS_UNIT not in render_units(DeployOptions(**OPTIONS), bin_dir=BIN)
+    units = render_units(DeployOptions(**OPTIONS), bin_dir=BIN, webhooks=True)
+    text = units[WEBHOOKS_UNIT]
+    assert "\nExecStart=/srv/lp/venv/bin/landingpad webhooks deliver\n" in text
+    assert f"\n{SHARED}" in text and "\nRestart=on-failure\n" in text
+
+
+def test_deploy_render_writes_the_deliverer_unit_when_a_site_has_webhooks(tmp_path):
+    from click.testing import CliRunner
+
+    from landingpad.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sites.toml").write_text('[sites."a.test"]\nwebhooks = ["https://hooks.example/x"]\n')
+    env = {"LANDINGPAD_DATA_DIR": str(data), "LANDINGPAD_SECRET_KEY": "k" * 40}
+    result = CliRunner().invoke(main, ["deploy", "render", "--no-check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (data / "deploy" / "systemd" / "landingpad-webhooks.service").is_file()
