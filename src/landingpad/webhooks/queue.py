@@ -22,7 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, Select, false, func, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    bindparam,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -136,30 +147,43 @@ class Queue:
                 Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING,
                 Delivery.claimed_by == self.identity).order_by(Delivery.id))]
 
-    def record(self, session: Session, delivery: Delivery, outcome: Outcome,
-               policy: Policy) -> DeliveryState:
-        """Store one attempt's outcome (its own commit), if the row is still ours."""
+    def record(self, session: Session, results: list[tuple[Delivery, Outcome]],
+               policy: Policy) -> list[DeliveryState]:
+        """Store attempts' outcomes, in one commit, for the rows that are still ours.
+
+        One commit for the results known at once (a durable commit costs more than a
+        fast endpoint's answer); a crash before it means those are sent again, with
+        the same webhook-id.
+        """
         now = utcnow()
-        attempts = delivery.attempts + 1
-        values: dict = {"attempts": attempts, "last_status": outcome.status,
-                        "claimed_by": None, "claimed_until": None}
-        if outcome.delivered:
-            state = DeliveryState.DELIVERED
-            values.update(delivered_at=now, last_error=None)
-        elif now - delivery.created_at >= policy.give_up:
-            state = DeliveryState.FAILED
-            values.update(last_error=f"given up after {attempts} attempts: {outcome.error}")
-        else:
-            state = DeliveryState.PENDING
-            values.update(last_error=outcome.error,
-                          next_attempt_at=now + timedelta(seconds=policy.wait(attempts)))
+        states, rows = [], []
+        for delivery, outcome in results:
+            attempts = delivery.attempts + 1
+            row = {"b_id": delivery.id, "attempts": attempts, "last_status": outcome.status,
+                   "delivered_at": None, "last_error": outcome.error, "next_attempt_at": None}
+            if outcome.delivered:
+                state = DeliveryState.DELIVERED
+                row["delivered_at"] = now
+            elif now - delivery.created_at >= policy.give_up:
+                state = DeliveryState.FAILED
+                row["last_error"] = f"given up after {attempts} attempts: {outcome.error}"
+            else:
+                state = DeliveryState.PENDING
+                row["next_attempt_at"] = now + timedelta(seconds=policy.wait(attempts))
+            rows.append({**row, "state": state.value, "b_me": self.identity})
+            states.append(state)
+        table = Delivery.__table__
+        statement = update(table).where(
+            table.c.id == bindparam("b_id"), table.c.claimed_by == bindparam("b_me"),
+            table.c.state == DeliveryState.SENDING.value).values(
+            state=bindparam("state"), attempts=bindparam("attempts"),
+            last_status=bindparam("last_status"), delivered_at=bindparam("delivered_at"),
+            last_error=bindparam("last_error"), next_attempt_at=bindparam("next_attempt_at"),
+            claimed_by=None, claimed_until=None)
         with write_lock(self.engine):
-            session.execute(update(Delivery).where(
-                Delivery.id == delivery.id, Delivery.claimed_by == self.identity,
-                Delivery.state == DeliveryState.SENDING).values(state=state, **values)
-                .execution_options(synchronize_session=False))
+            session.connection().execute(statement, rows)  # one executemany, one commit
             session.commit()
-        return state
+        return states
 
     def release(self, session: Session) -> None:
         """Give back what this deliverer claimed and didn't finish (a clean stop)."""
