@@ -113,6 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PURGE_ANNOUNCEMENTS_DAYS", 180,
             "`purge` deletes announcements and their recipient lists after this many days.",
             values.whole(1)),
+    Setting("PURGE_EVENTS_DAYS", 30,
+            "`purge` deletes sign-up events (they hold addresses) and their webhook "
+            "deliveries after this many days.", values.whole(1)),
     Setting("MIN_FILL_SECONDS", 2.0,
             "A sign-up posted sooner than this after the page was served is treated as a bot.",
             values.number(0)),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from landingpad import ratelimit
 from landingpad.sites import SiteRegistry
 from landingpad.storage.events import erasable, record_erasure
-from landingpad.storage.models import Announcement, Recipient, Signup
+from landingpad.storage.models import Announcement, Event, Recipient, Signup
 from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
 
@@ -89,10 +89,12 @@ class PurgePlan:
     unconfirmed: list[int]
     unsubscribed: list[int]
     announcements: list[int]
+    events: list[int] = field(default_factory=list)  # with their webhook deliveries
 
 
 def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
-               unsubscribed_days: int, announcement_days: int) -> PurgePlan:
+               unsubscribed_days: int, announcement_days: int,
+               event_days: int | None = None) -> PurgePlan:
     """What a purge would delete. Unconfirmed means: on a double opt-in site, never confirmed."""
     now = utcnow()
     optin_sites = [d for d in registry.domains()
@@ -104,7 +106,10 @@ def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
         Signup.unsubscribed_at < now - timedelta(days=unsubscribed_days))))
     announcements = list(session.scalars(select(Announcement.id).where(
         Announcement.created_at < now - timedelta(days=announcement_days))))
-    return PurgePlan(unconfirmed, unsubscribed, announcements)
+    # Events hold addresses too: kept only as long as webhooks may still need them.
+    events = [] if event_days is None else list(session.scalars(select(Event.id).where(
+        Event.created_at < now - timedelta(days=event_days))))
+    return PurgePlan(unconfirmed, unsubscribed, announcements, events)
 
 
 def purge(session: Session, plan: PurgePlan) -> None:
@@ -118,4 +123,6 @@ def purge(session: Session, plan: PurgePlan) -> None:
         session.execute(delete(Recipient).where(
             Recipient.announcement_id.in_(plan.announcements)))
         session.execute(delete(Announcement).where(Announcement.id.in_(plan.announcements)))
+    for start in range(0, len(plan.events), 500):
+        session.execute(delete(Event).where(Event.id.in_(plan.events[start:start + 500])))
     session.commit()

@@ -91,3 +91,25 @@ def test_an_erasure_event_holds_no_address_and_earlier_events_go(app, data_dir):
     text = json.dumps(erased.payload)
     assert "gone@" not in text and address_hash(app.config["SECRET_KEY"],
                                                 "gone@example.com") not in text
+
+
+def test_purge_deletes_old_events_and_tells_receivers_of_purged_sign_ups(app, runner):
+    from datetime import timedelta
+
+    from landingpad.storage.types import utcnow
+
+    old = store(app, "old@example.com")
+    store(app, "recent@example.com")
+    with session_factory(app)() as session:
+        row = session.get(Signup, old.id)
+        row.unsubscribed_at = utcnow() - timedelta(days=40)  # past the retention time
+        for item in session.scalars(select(Event)):
+            if item.signup_id != old.id:
+                item.created_at = utcnow() - timedelta(days=31)
+        session.commit()
+    dry = runner("purge", "--dry-run")
+    assert "1 unsubscribed sign-ups (>30d)" in dry.output and "1 events (>30d)" in dry.output
+    assert runner("purge").exit_code == 0
+    # Both sign-up events are gone (one too old, one with its row); the purge is an erasure.
+    [erased] = events(app)
+    assert erased.kind == "signup.erased" and erased.payload["id"] == old.id
