@@ -12,10 +12,12 @@ receiver's token may be in them), nor anything of the payload.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -118,11 +120,20 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
     error = "no address"
     for address in addresses[:2]:  # not a hundred: a hostile zone must not hold us
         connection = _PinnedHTTPS(host, port, address, context, timeout)
+        # The timeout bounds each read; this bounds the whole exchange (an endpoint
+        # trickling a byte a second must not hold a deliverer's thread for good).
+        cut = threading.Event()
+        watchdog = threading.Timer(timeout * 3, _cut, (connection, cut))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.request("POST", target, body=body, headers={
                 **headers, "Content-Type": "application/json", "User-Agent": USER_AGENT})
             response = connection.getresponse()
             response.read(MAX_BODY)  # a little, so the server sees us read; never all of it
+            watchdog.cancel()
+            if cut.is_set():  # what was read before the cut is no answer
+                raise TimeoutError
             if 200 <= response.status < 300:
                 return Outcome(response.status)
             return Outcome(response.status, f"HTTP {response.status}")
@@ -134,5 +145,15 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
             error = exc.strerror if isinstance(exc, OSError) and exc.strerror \
                 else exc.__class__.__name__
         finally:
+            watchdog.cancel()
             connection.close()
     return Outcome(None, error)
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """End an exchange that took too long: its blocked read returns at once."""
+    cut.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

@@ -109,3 +109,43 @@ def test_resolution_through_the_dns_server_setting_is_checked(dns_server):
                              dns_server=dns_server) == ["93.184.215.14"]
     with pytest.raises(Refused, match="no A or AAAA"):
         checked_addresses("missing.test", 443, allow_private=False, dns_server=dns_server)
+
+
+def test_an_endpoint_that_trickles_is_cut_off(tmp_path):
+    """A server sending a byte just before each read would time out: the whole exchange
+    is still bounded (3 x the timeout), and nothing more than a few KB is read."""
+    import socket
+    import ssl
+    import time
+
+    from landingpad.webhooks.send import Outcome, post, tls_context
+    from tests.tls_servers import make_api_certificate
+
+    ca, cert, key = make_api_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        raw, _ = listener.accept()
+        with context.wrap_socket(raw, server_side=True) as conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.1):  # a header line every 0.1 s, never the end
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    return
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    started = time.monotonic()
+    outcome = post(f"https://localhost:{port}/x", b"{}", {}, timeout=0.5,
+                   context=tls_context(str(ca)), allow_private=True)
+    elapsed = time.monotonic() - started
+    stop.set()
+    listener.close()
+    assert outcome == Outcome(None, "timed out")
+    assert elapsed < 60  # a hang guard: without the watchdog this never returns
