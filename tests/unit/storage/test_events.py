@@ -113,3 +113,16 @@ def test_purge_deletes_old_events_and_tells_receivers_of_purged_sign_ups(app, ru
     # Both sign-up events are gone (one too old, one with its row); the purge is an erasure.
     [erased] = events(app)
     assert erased.kind == "signup.erased" and erased.payload["id"] == old.id
+
+
+def test_erasing_from_the_data_page_records_an_erasure_without_address(app, client):
+    from landingpad.web.links import access_token
+
+    stored = store(app, "me@example.com")
+    with app.app_context():
+        link = f"/privacy/data/{access_token(stored.id, stored.link_key)}"
+    response = client.post(link, data={"action": "erase"},
+                           headers={"Host": "coffee.test", "Origin": "https://coffee.test"})
+    assert response.status_code == 200
+    [erased] = events(app)
+    assert erased.kind == "signup.erased" and "me@" not in json.dumps(erased.payload)

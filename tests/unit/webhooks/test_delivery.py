@@ -236,3 +236,13 @@ def test_events_older_than_the_window_are_not_sent_late(hooks, app_config):
         assert hooks.received == []
     finally:
         app.extensions["landingpad.db"].dispose()
+
+
+def test_deliver_without_endpoints_says_so_and_sends_nothing(cli_env, hooks):
+    from click.testing import CliRunner
+
+    from landingpad.cli import main
+
+    result = CliRunner().invoke(main, ["webhooks", "deliver", "--once"], env=cli_env)
+    assert result.exit_code == 1 and "no webhook endpoints" in result.output
+    assert hooks.received == []
