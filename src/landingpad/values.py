@@ -364,6 +364,8 @@ def webhook_url(value: Any) -> str:
             or any(c in value for c in ' "<>\\^`{|}') or len(value) > 2000:
         raise ValueError(f"{value!r}: must be a plain https://host[:port]/path URL "
                          "(no user, no fragment, at most 2000 characters)")
+    if not parts.hostname.isascii():
+        raise ValueError(f"{value!r}: write the host name in its ASCII form (xn--...)")
     try:
         literal = ipaddress.ip_address(parts.hostname)
     except ValueError:

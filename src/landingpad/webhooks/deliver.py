@@ -83,11 +83,18 @@ class Deliverer:
         self.allow_private = config["WEBHOOK_ALLOW_PRIVATE"]
         self.dns_server = config["DNS_SERVER"]
         self.clock = clock or (lambda: int(time.time()))
-        # Long enough for every post of a batch, run WORKERS at a time, to time out.
-        self.hold = timedelta(seconds=(math.ceil(BATCH / WORKERS) + 1) * self.timeout * 2 + 30)
+        # Long enough for every post of a batch, run WORKERS at a time, to be cut off
+        # (3 x the timeout, at two addresses: send.post).
+        self.hold = timedelta(seconds=(math.ceil(BATCH / WORKERS) + 1) * self.timeout * 6 + 30)
         self.stopping = threading.Event()
 
     def _send(self, delivery: Delivery, event: Event) -> Outcome:
+        try:
+            return self._post(delivery, event)
+        except Exception as exc:  # a fault here must not stop the others' deliveries
+            return Outcome(None, f"not sent: {type(exc).__name__}")
+
+    def _post(self, delivery: Delivery, event: Event) -> Outcome:
         body = body_of(event)
         message_id = webhook_id(event, delivery.endpoint)
         stamp = self.clock()

@@ -33,6 +33,7 @@ REFUSED = {
     "https://hooks.example.com/x#frag": "no fragment",
     "https://hooks.example.com:99999/x": "port",
     "https:///x": "plain",
+    "https://bücher.example/x": "ASCII form",
 }
 
 
