@@ -68,7 +68,7 @@ SITE_FIELDS: tuple[SiteField, ...] = (
               "sold to someone who serves no HTTPS."),
     SiteField("LANDING_WELCOME", "welcome", values.markdown_text(20_000), "",
               "Welcome mail (Markdown), sent once to each new sign-up (after confirming, "
-              "on a double opt-in site). Empty: none."),
+              "on a double opt-in site). Empty: none. Read from the sites file only."),
     SiteField("LANDING_WELCOME_SUBJECT", "welcome_subject", values.text(200), "",
               "The welcome mail's subject (default: Welcome to <title>)."),
 )
