@@ -349,7 +349,9 @@ class Event(Base):
     key: Mapped[str] = mapped_column(String(32), default=new_key)
     kind: Mapped[str] = mapped_column(String(40))
     site: Mapped[str] = mapped_column(String(253))
-    signup_id: Mapped[int | None] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"))
+    # ON UPDATE too: a row renumbered (a restore) keeps its events.
+    signup_id: Mapped[int | None] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE",
+                                                             onupdate="CASCADE"))
     payload: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime]
     # Set once the webhook deliverer has made this event's deliveries (fan-out).
@@ -399,6 +401,6 @@ class Welcome(Base):
 
     __tablename__ = "welcomes"
 
-    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE"),
-                                           primary_key=True)
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE",
+                                                      onupdate="CASCADE"), primary_key=True)
     created_at: Mapped[datetime]  # when it was taken for sending

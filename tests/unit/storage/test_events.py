@@ -126,3 +126,18 @@ def test_erasing_from_the_data_page_records_an_erasure_without_address(app, clie
     assert response.status_code == 200
     [erased] = events(app)
     assert erased.kind == "signup.erased" and "me@" not in json.dumps(erased.payload)
+
+
+def test_deleting_in_the_admin_area_records_erasures(app):
+    from sqlalchemy import delete
+
+    from landingpad.storage.events import erasable, record_erasure
+
+    first, second = store(app, "x@example.com"), store(app, "y@example.com")
+    with session_factory(app)() as session:  # what admin/views.delete_signups does
+        chosen = erasable(session, Signup.id.in_([first.id, second.id]))
+        record_erasure(session, chosen)
+        session.execute(delete(Signup).where(Signup.id.in_([first.id, second.id])))
+        session.commit()
+    assert sorted((e.kind, e.payload["id"]) for e in events(app)) == [
+        ("signup.erased", first.id), ("signup.erased", second.id)]

@@ -30,7 +30,8 @@ def upgrade():
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("dispatched", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.ForeignKeyConstraint(["signup_id"], ["signups.id"],
-                                name=op.f("fk_events_signup_id_signups"), ondelete="CASCADE"),
+                                name=op.f("fk_events_signup_id_signups"), ondelete="CASCADE",
+                                onupdate="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
         sqlite_autoincrement=True,
     )
@@ -62,7 +63,8 @@ def upgrade():
         sa.Column("signup_id", sa.Integer(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["signup_id"], ["signups.id"],
-                                name=op.f("fk_welcomes_signup_id_signups"), ondelete="CASCADE"),
+                                name=op.f("fk_welcomes_signup_id_signups"), ondelete="CASCADE",
+                                onupdate="CASCADE"),
         sa.PrimaryKeyConstraint("signup_id", name=op.f("pk_welcomes")),
     )
 
