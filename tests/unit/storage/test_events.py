@@ -128,13 +128,13 @@ def test_erasing_from_the_data_page_records_an_erasure_without_address(app, clie
     assert erased.kind == "signup.erased" and "me@" not in json.dumps(erased.payload)
 
 
-def test_deleting_in_the_admin_area_records_erasures(app):
+def test_deleting_several_rows_records_an_erasure_each(app):
     from sqlalchemy import delete
 
     from landingpad.storage.events import erasable, record_erasure
 
     first, second = store(app, "x@example.com"), store(app, "y@example.com")
-    with session_factory(app)() as session:  # what admin/views.delete_signups does
+    with session_factory(app)() as session:  # as admin/views.delete_signups does
         chosen = erasable(session, Signup.id.in_([first.id, second.id]))
         record_erasure(session, chosen)
         session.execute(delete(Signup).where(Signup.id.in_([first.id, second.id])))
