@@ -87,6 +87,7 @@ COMMANDS = {
     "asset": "landingpad.assets.cli:asset",
     "tls": "landingpad.tls.cli:tls",
     "bounces": "landingpad.bounces.cli:bounces",
+    "webhooks": "landingpad.webhooks.cli:webhooks",
 }
 
 

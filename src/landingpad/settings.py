@@ -113,6 +113,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PURGE_ANNOUNCEMENTS_DAYS", 180,
             "`purge` deletes announcements and their recipient lists after this many days.",
             values.whole(1)),
+    Setting("PURGE_EVENTS_DAYS", 30,
+            "`purge` deletes sign-up events (they hold addresses) and their webhook "
+            "deliveries after this many days.", values.whole(1)),
     Setting("MIN_FILL_SECONDS", 2.0,
             "A sign-up posted sooner than this after the page was served is treated as a bot.",
             values.number(0)),
@@ -177,6 +180,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DNS_SERVER", "",
             "IP:port of the resolver for landingpad's own DNS look-ups (empty: the system's).",
             values.resolver),
+    Setting("WEBHOOK_URLS", (),
+            "Endpoints every site's events are posted to (https://, comma-separated; "
+            "a site adds its own with `webhooks = [...]` in the sites file).",
+            values.webhook_urls),
+    Setting("WEBHOOK_SECRET", "",
+            "The webhooks' signing secret (Standard Webhooks: whsec_ and base64). Default: "
+            "derived from SECRET_KEY; `landingpad webhooks secret` shows it.",
+            values.webhook_secret, secret=True),
+    Setting("WEBHOOK_ALLOW_PRIVATE", False,
+            "Let webhook host names resolve to loopback, private or link-local addresses "
+            "(tests, receivers on a private network). Off: such a delivery is refused.",
+            values.flag),
+    Setting("WEBHOOK_CA_BUNDLE", "",
+            "A PEM file trusted for webhook receivers' HTTPS (empty: the system's trust store).",
+            values.pem_file),
+    Setting("WEBHOOK_TIMEOUT", 10.0,
+            "Seconds a webhook delivery may take (connect, send, answer).", values.number(0.1)),
+    Setting("WEBHOOK_RETRY_SECONDS", 30.0,
+            "Wait before a failed delivery's first retry; doubled each time.",
+            values.number(0)),
+    Setting("WEBHOOK_RETRY_MAX_SECONDS", 3600.0,
+            "The longest wait between two retries of a delivery.", values.number(0)),
+    Setting("WEBHOOK_GIVE_UP_HOURS", 24.0,
+            "A delivery that still fails this many hours after its event is given up "
+            "(recorded as failed).", values.number(0)),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -355,3 +355,100 @@ def base64url(value: Any) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", _line(value)):
         raise ValueError("must be base64url text (A-Z, a-z, 0-9, '-', '_', '=' at the end)")
     return value
+
+
+# -- webhooks and the welcome mail ---------------------------------------------------
+
+def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a webhook may not be sent to ``address`` (None: it may): only public unicast.
+
+    Loopback, private, link-local (cloud metadata at 169.254.169.254), shared, reserved
+    and multicast addresses reach this machine or its network, never a receiver.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private or not address.is_global:
+        return "a private or reserved address"
+    return None
+
+
+def webhook_url(value: Any) -> str:
+    """An https:// URL a webhook may be posted to.
+
+    A literal IP address must be a public one (names are checked when they are
+    resolved, at every delivery: see webhooks/send.py).
+    """
+    value = _line(value).strip()
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"{value!r}: not a valid port") from None
+    if parts.scheme != "https":
+        raise ValueError(f"{value!r}: must be an https:// URL")
+    if not parts.hostname or parts.username or parts.password or parts.fragment \
+            or any(c in value for c in ' "<>\\^`{|}') or len(value) > 2000:
+        raise ValueError(f"{value!r}: must be a plain https://host[:port]/path URL "
+                         "(no user, no fragment, at most 2000 characters)")
+    if not parts.hostname.isascii():
+        raise ValueError(f"{value!r}: write the host name in its ASCII form (xn--...)")
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return value
+    why = refused_address(literal)
+    if why:
+        raise ValueError(f"{value!r}: {parts.hostname} is {why}: webhooks go to public "
+                         "addresses only")
+    return value
+
+
+def webhook_urls(value: Any) -> tuple[str, ...]:
+    """Webhook URLs: a list (TOML), or text separated by commas or spaces (environment)."""
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[,\s]+", _line(value)) if part]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of https:// URLs")
+    if len(value) > 10:
+        raise ValueError("at most 10 webhook URLs")
+    return tuple(dict.fromkeys(webhook_url(v) for v in value))
+
+
+def webhook_secret(value: Any) -> str:
+    """A Standard Webhooks secret: ``whsec_`` and base64 of 24 to 64 random bytes."""
+    import base64
+    import binascii
+
+    value = _line(value).strip()
+    body = value.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not value.startswith("whsec_") or not 24 <= len(key) <= 64:
+        raise ValueError("must be whsec_ followed by base64 of 24 to 64 random bytes "
+                         "(e.g. from: echo whsec_$(openssl rand -base64 32))")
+    return value
+
+
+def markdown_text(limit: int) -> Callable[[Any], str]:
+    """Markdown: several lines (tabs and line breaks allowed, other controls not)."""
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        value = value.replace("\r\n", "\n").strip()
+        found = CONTROL.search(value.replace("\n", "").replace("\t", ""))
+        if found:
+            raise ValueError(f"must not contain control characters "
+                             f"(found U+{ord(found.group()):04X})")
+        if len(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return parse

@@ -32,6 +32,7 @@ from landingpad.admin.queries import STATES, Filters, daily_counts, domain_stats
 from landingpad.signup import iter_csv
 from landingpad.sites import get_registry
 from landingpad.storage import get_session, session_factory
+from landingpad.storage.events import record_erasure
 from landingpad.storage.models import Signup, User
 
 bp = Blueprint("admin", __name__, template_folder="templates")
@@ -172,6 +173,7 @@ def delete_signups() -> Any:
     if form.confirm.data != "yes":
         form.confirm.data = "yes"
         return render_template("admin/confirm_delete.html", form=form, rows=chosen)
+    record_erasure(db, chosen)  # the webhooks' receivers forget them too
     db.execute(delete(Signup).where(Signup.id.in_([r.id for r in chosen])))
     db.commit()
     flash(f"Deleted {len(chosen)} sign-up{'s' if len(chosen) != 1 else ''}.", "info")

@@ -99,11 +99,14 @@ def render(load_app, out: Path | None, check: bool, **opts: Any) -> None:  # noq
             assets_upstream=nginx_upstream(app.config),
             **({"processes": opts["processes"]} if opts["processes"] else {}),
         )
+        sites = load_sites(app.config["SITES"])
+        # The deliverer's unit only when there is somewhere to deliver to.
+        webhooks = bool(app.config["WEBHOOK_URLS"]) or any(sites.webhooks.values())
         units = render_units(options, user=opts["user"], group=opts["group"],
-                             bounces=bool(app.config["BOUNCE_IMAP_URL"]))
+                             bounces=bool(app.config["BOUNCE_IMAP_URL"]), webhooks=webhooks)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    for name, text in render_all(options, load_sites(app.config["SITES"])).items():
+    for name, text in render_all(options, sites).items():
         write_atomic(deploy_dir / name, text.encode())
         click.echo(f"wrote {deploy_dir / name}")
     make_dir(deploy_dir, PASSAGE_DIR)

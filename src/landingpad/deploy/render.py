@@ -61,7 +61,9 @@ SHARED_FOLDERS = frozenset({"/tmp", "/var/tmp", "/dev/shm", "/run/lock"})  # noq
 DEFAULT_ADMIN_LISTEN = "127.0.0.1:8081"  # what `deploy render` gives the admin area
 # Settings the app reads from the sites file only, never from nginx: an upload in
 # the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
-FILE_ONLY = frozenset({"LANDING_LOGO"})
+# The welcome mail's text is long, and only mails use it: it is not sent with every
+# request (uWSGI's request variables fit in 4 KB).
+FILE_ONLY = frozenset({"LANDING_LOGO", "LANDING_WELCOME", "LANDING_WELCOME_SUBJECT"})
 
 NGINX_FILES = ("nginx.conf", "landingpad.conf", "landingpad-app.conf", "landingpad-params.conf",
                "landingpad-maps.conf", "landingpad-tls.conf")
@@ -299,7 +301,7 @@ def render_maps(config: SitesConfig, extra_hosts: Iterable[str] = ()) -> str:
     hosts = [(map_key(host), domain) for host, domain in sorted(config.hosts.items())]
     value_maps = []
     for f in SITE_FIELDS:
-        if f.key == "LANDING_DOMAIN":
+        if f.key == "LANDING_DOMAIN" or f.key in FILE_ONLY - {"LANDING_LOGO"}:
             continue
         values = [(map_key(domain), params.encode(values[f.key]))
                   for domain, values in sorted(config.sites.items()) if f.key in values]

@@ -6,6 +6,7 @@
   landingpad-announce@.service    landingpad announce send ID (systemctl start ...@ID)
   landingpad-bounces.service/.timer  landingpad bounces fetch, every 5 minutes (only when
                                   LANDINGPAD_BOUNCE_IMAP_URL is set)
+  landingpad-webhooks.service     landingpad webhooks deliver (only with webhook endpoints)
 
 The commands are the ones next to the running interpreter (a venv's bin folder), so
 the units run the landingpad that rendered them. Every value put into a unit is
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 UNITS = ("landingpad-uwsgi.service", "landingpad-tls.service", "landingpad-purge.service",
          "landingpad-purge.timer", "landingpad-announce@.service")
 BOUNCE_UNITS = ("landingpad-bounces.service", "landingpad-bounces.timer")
+WEBHOOKS_UNIT = "landingpad-webhooks.service"  # rendered when webhook endpoints are configured
 DEFAULT_USER = "landingpad"
 DEFAULT_GROUP = "www-data"  # nginx's workers' group on Debian: they reach the socket
 DEFAULT_ENVIRONMENT_FILE = "/etc/landingpad/landingpad.env"
@@ -100,11 +102,11 @@ def _outermost(paths: list[str]) -> list[str]:
 def render_units(options: DeployOptions, *, user: str = DEFAULT_USER,
                  group: str = DEFAULT_GROUP, bin_dir: Path | None = None,
                  environment_file: str = DEFAULT_ENVIRONMENT_FILE,
-                 bounces: bool = False) -> dict[str, str]:
+                 bounces: bool = False, webhooks: bool = False) -> dict[str, str]:
     """Every unit's file name and text.
 
     ``bounces``: also the bounce mailbox's timer and service (LANDINGPAD_BOUNCE_IMAP_URL
-    is set).
+    is set). ``webhooks``: also the webhook deliverer (endpoints are configured).
 
     ``bin_dir``: where ``landingpad`` and ``uwsgi`` are (default: the running
     interpreter's folder, not resolved: a venv's bin, whose python is a symlink).
@@ -153,5 +155,6 @@ def render_units(options: DeployOptions, *, user: str = DEFAULT_USER,
         "uwsgi_private_tmp": "no" if in_tmp or socket_in_tmp else "yes",
         "socket_in_tmp": socket_in_tmp,
     }
-    names = UNITS + (BOUNCE_UNITS if bounces else ())
+    names = (*UNITS, *(BOUNCE_UNITS if bounces else ()),
+             *((WEBHOOKS_UNIT,) if webhooks else ()))
     return {name: _env.get_template(f"{name}.j2").render(**context) for name in names}

@@ -21,6 +21,7 @@ from landingpad.mail.outbox import send_after_response
 from landingpad.privacy.erasure import erase_bounce_copies, erase_mail_copies
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
+from landingpad.storage.events import record_erasure
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
 from landingpad.storage.signups import link_key_of
 from landingpad.web.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
@@ -111,6 +112,7 @@ def data(token: str) -> Response | tuple[str, int]:
         db = get_session()
         db.execute(delete(Recipient).where(Recipient.email == signup.email,
                                            Recipient.site == site.domain))
+        record_erasure(db, [signup])
         db.delete(signup)
         erase_bounce_copies(db, signup.email)
         db.commit()

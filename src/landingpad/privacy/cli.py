@@ -46,16 +46,19 @@ def _days(value: str | None, default: int) -> int:
               help="Unsubscribed sign-ups (default from settings, 30d).")
 @click.option("--announcements-older-than", "announcements", metavar="AGE",
               help="Announcements and their recipient lists (default from settings, 180d).")
+@click.option("--events-older-than", "events", metavar="AGE",
+              help="Events and their webhook deliveries (default from settings, 30d).")
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @pass_app
 def purge(load_app: AppLoader, unconfirmed: str | None, unsubscribed: str | None,
-          announcements: str | None, dry_run: bool) -> None:
+          announcements: str | None, events: str | None, dry_run: bool) -> None:
     """Delete data past its retention time (run it daily from a timer)."""
     app = load_app()
     config = app.config
     ages = (_days(unconfirmed, config["PURGE_UNCONFIRMED_DAYS"]),
             _days(unsubscribed, config["PURGE_UNSUBSCRIBED_DAYS"]),
-            _days(announcements, config["PURGE_ANNOUNCEMENTS_DAYS"]))
+            _days(announcements, config["PURGE_ANNOUNCEMENTS_DAYS"]),
+            _days(events, config["PURGE_EVENTS_DAYS"]))
     with session_factory(app)() as session:
         plan = plan_purge(session, get_registry(app), *ages)
         verb = "would delete" if dry_run else "deleted"
@@ -63,4 +66,5 @@ def purge(load_app: AppLoader, unconfirmed: str | None, unsubscribed: str | None
             run_purge(session, plan)
     click.echo(f"{verb}: {len(plan.unconfirmed)} unconfirmed sign-ups (>{ages[0]}d), "
                f"{len(plan.unsubscribed)} unsubscribed sign-ups (>{ages[1]}d), "
-               f"{len(plan.announcements)} announcements (>{ages[2]}d)")
+               f"{len(plan.announcements)} announcements (>{ages[2]}d), "
+               f"{len(plan.events)} events (>{ages[3]}d)")

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from landingpad import ratelimit
 from landingpad.sites import SiteRegistry
-from landingpad.storage.models import Announcement, BounceReport, Recipient, Signup
+from landingpad.storage.events import erasable, record_erasure
+from landingpad.storage.models import Announcement, BounceReport, Event, Recipient, Signup
 from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
 
@@ -33,6 +34,7 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     """
     email = email.strip().lower()
     result = Forgotten()
+    record_erasure(session, erasable(session, Signup.email == email))
     result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
@@ -105,10 +107,12 @@ class PurgePlan:
     unconfirmed: list[int]
     unsubscribed: list[int]
     announcements: list[int]
+    events: list[int] = field(default_factory=list)  # with their webhook deliveries
 
 
 def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
-               unsubscribed_days: int, announcement_days: int) -> PurgePlan:
+               unsubscribed_days: int, announcement_days: int,
+               event_days: int | None = None) -> PurgePlan:
     """What a purge would delete. Unconfirmed means: on a double opt-in site, never confirmed."""
     now = utcnow()
     optin_sites = [d for d in registry.domains()
@@ -120,15 +124,23 @@ def plan_purge(session: Session, registry: SiteRegistry, unconfirmed_days: int,
         Signup.unsubscribed_at < now - timedelta(days=unsubscribed_days))))
     announcements = list(session.scalars(select(Announcement.id).where(
         Announcement.created_at < now - timedelta(days=announcement_days))))
-    return PurgePlan(unconfirmed, unsubscribed, announcements)
+    # Events hold addresses too: kept only as long as webhooks may still need them.
+    events = [] if event_days is None else list(session.scalars(select(Event.id).where(
+        Event.created_at < now - timedelta(days=event_days))))
+    return PurgePlan(unconfirmed, unsubscribed, announcements, events)
 
 
 def purge(session: Session, plan: PurgePlan) -> None:
     ids = plan.unconfirmed + plan.unsubscribed
     for start in range(0, len(ids), 500):
-        session.execute(delete(Signup).where(Signup.id.in_(ids[start:start + 500])))
+        chunk = ids[start:start + 500]
+        # Receivers of the webhooks forget them too; their events (with addresses) go.
+        record_erasure(session, erasable(session, Signup.id.in_(chunk)))
+        session.execute(delete(Signup).where(Signup.id.in_(chunk)))
     if plan.announcements:
         session.execute(delete(Recipient).where(
             Recipient.announcement_id.in_(plan.announcements)))
         session.execute(delete(Announcement).where(Announcement.id.in_(plan.announcements)))
+    for start in range(0, len(plan.events), 500):
+        session.execute(delete(Event).where(Event.id.in_(plan.events[start:start + 500])))
     session.commit()

@@ -6,7 +6,8 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from landingpad.sites import current_site, require_public_site
 from landingpad.storage import get_session
-from landingpad.storage.models import Signup
+from landingpad.storage.events import record_event, signup_payload
+from landingpad.storage.models import EventKind, Signup
 from landingpad.storage.suppression import suppress
 from landingpad.storage.types import utcnow
 from landingpad.web.links import signup_for_token
@@ -36,6 +37,8 @@ def unsubscribe(token: str) -> tuple[str, int]:
         if signup.unsubscribed_at is None:
             signup.unsubscribed_at = utcnow()
             suppress(db, current_app.config["SECRET_KEY"], signup.email, "unsubscribed")
+            record_event(db, EventKind.UNSUBSCRIBED, signup.site, signup_payload(signup),
+                         signup_id=signup.id)
             db.commit()
         return render_template("privacy/unsubscribed.html", site=site), 200
     return render_template("privacy/unsubscribe.html", site=site, signup=signup), 200

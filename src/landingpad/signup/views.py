@@ -20,11 +20,14 @@ from landingpad.signup.pages import TOKEN_SLOT, PageCache
 from landingpad.signup.tokens import FormTokens, Verdict
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_engine, get_session
+from landingpad.storage.events import record_event, signup_payload
+from landingpad.storage.models import EventKind
 from landingpad.storage.signups import store_signup
 from landingpad.storage.suppression import address_hash, unsuppress
 from landingpad.storage.types import utcnow
 from landingpad.web.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
 from landingpad.web.links import Refused, signup_for_token
+from landingpad.welcome import welcome_after_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("signup", __name__, template_folder="templates")
@@ -99,10 +102,13 @@ def _store(site: Site, email: str, interests: list[str]) -> Response:
     stored = store_signup(
         get_engine(), site=site.domain, email=email, interests=interests,
         consent_version=site.consent_version, consent_text=site.consent_text,
-        address_hash=address_hash(current_app.config["SECRET_KEY"], email))
+        address_hash=address_hash(current_app.config["SECRET_KEY"], email),
+        double_optin=site.double_optin)
     # Whether a confirmation is due (and its mail) is settled after the response: its
     # duration must not tell a new address from a known or suppressed one.
     confirm_after_response(site, email, stored)
+    if stored.created and not site.double_optin and not stored.suppressed:
+        welcome_after_response(site, stored.id)
     return redirect(url_for(".thanks"), 303)
 
 
@@ -118,10 +124,16 @@ def confirm(token: str) -> tuple[str, int]:
     if request.method == "POST":
         # Confirming is the address's owner asking for mail: it also undoes an
         # earlier unsubscribe or erasure of this address.
+        news = signup.confirmed_at is None or signup.unsubscribed_at is not None
         signup.confirmed_at = signup.confirmed_at or utcnow()
         signup.unsubscribed_at = None
         unsuppress(get_session(), current_app.config["SECRET_KEY"], signup.email)
+        if news:  # a second click changes nothing: no second event
+            record_event(get_session(), EventKind.CONFIRMED, signup.site,
+                         signup_payload(signup), signup_id=signup.id)
         get_session().commit()
+        if news:
+            welcome_after_response(site, signup.id)
         return render_template("signup/confirm.html", site=site, done=True), 200
     return render_template("signup/confirm.html", site=site, done=False), 200
 

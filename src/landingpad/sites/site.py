@@ -66,6 +66,11 @@ SITE_FIELDS: tuple[SiteField, ...] = (
               "Send Strict-Transport-Security on this site's HTTPS responses. Off by default: "
               "browsers then refuse plain HTTP to the domain for a year, even after it is "
               "sold to someone who serves no HTTPS."),
+    SiteField("LANDING_WELCOME", "welcome", values.markdown_text(20_000), "",
+              "Welcome mail (Markdown), sent once to each new sign-up (after confirming, "
+              "on a double opt-in site). Empty: none. Read from the sites file only."),
+    SiteField("LANDING_WELCOME_SUBJECT", "welcome_subject", values.text(200), "",
+              "The welcome mail's subject (default: Welcome to <title>)."),
 )
 FIELDS_BY_KEY = {f.key: f for f in SITE_FIELDS}
 ENVIRON_KEYS = tuple(f.key for f in SITE_FIELDS)
@@ -99,6 +104,8 @@ class Site:
     consent: str
     index: bool
     hsts: bool
+    welcome: str
+    welcome_subject: str
     consent_version: str = field(init=False)
     # Computed once: a Site keys the page cache, looked up on every GET /.
     _hash: int = field(init=False, repr=False, compare=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 from landingpad.sites.host import InvalidHost, normalize_host
 from landingpad.sites.site import FIELDS_BY_KEY, parse_value
+from landingpad.values import webhook_urls
 
 
 class SitesFileError(ValueError):
@@ -67,11 +68,12 @@ class SitesConfig:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # domain -> aliases
     hosts: dict[str, str] = field(default_factory=dict)  # every host (domain or alias) -> domain
     tls: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain -> (cert, key) paths
+    webhooks: dict[str, tuple[str, ...]] = field(default_factory=dict)  # domain -> URLs
 
 
 # Paths that go into nginx config: absolute, and no character nginx would read as syntax.
 _CONFIG_PATH = re.compile(r"^/[A-Za-z0-9._/@+-]{1,500}$")
-SITE_EXTRAS = ("aliases", "tls_certificate", "tls_certificate_key")
+SITE_EXTRAS = ("aliases", "tls_certificate", "tls_certificate_key", "webhooks")
 
 
 def _line_of(text: str, table: str | None, key: str) -> int | None:
@@ -208,6 +210,7 @@ class _Builder:
         self.aliases: dict[str, tuple[str, ...]] = {}
         self.hosts: dict[str, str] = {}
         self.tls: dict[str, tuple[str, str]] = {}
+        self.webhooks: dict[str, tuple[str, ...]] = {}
         self.names: set[str] = set()
 
     def parse_defaults(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +222,7 @@ class _Builder:
 
     def config(self, defaults: dict[str, Any]) -> SitesConfig:
         return SitesConfig(defaults=defaults, sites=self.sites, aliases=self.aliases,
-                           hosts=self.hosts, tls=self.tls)
+                           hosts=self.hosts, tls=self.tls, webhooks=self.webhooks)
 
     def add_site(self, name: str, raw: Any) -> bool:
         """Check and add one [sites."name"] table; False if that name came before."""
@@ -262,6 +265,11 @@ class _Builder:
                     raise _fail(path, text, table, field_name,
                                 "must be an absolute path of letters, digits and ._/@+-")
             self.tls[domain] = (cert, key)
+        if "webhooks" in raw:
+            try:
+                self.webhooks[domain] = webhook_urls(raw["webhooks"])
+            except ValueError as exc:
+                raise _fail(path, text, table, "webhooks", str(exc)) from None
         return True
 
 

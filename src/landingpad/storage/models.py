@@ -372,3 +372,93 @@ class Bounce(Base):
         ForeignKey("announcements.id", ondelete="SET NULL"))
     status: Mapped[str | None] = mapped_column(String(16))  # the DSN's status, e.g. 5.1.1
     created_at: Mapped[datetime]
+
+
+# Events (the outbox of what happened to a sign-up), their webhook deliveries, and the
+# welcome mail's journal.
+
+
+class EventKind(enum.StrEnum):
+    """What happened: the strings stored in ``events.kind`` (and sent as a webhook's type)."""
+
+    CREATED = "signup.created"
+    CONFIRMED = "signup.confirmed"
+    UNSUBSCRIBED = "signup.unsubscribed"
+    ERASED = "signup.erased"
+
+
+class Event(Base):
+    """One change to a sign-up, written in the same transaction as the change (an outbox).
+
+    ``signup_id`` ties the event to its row: deleting the row (an erasure, a purge)
+    deletes its events and their deliveries too, since their payloads hold the
+    address. The ``signup.erased`` event itself names no row and holds no address.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_dispatched", "dispatched", "id"),
+        Index("ix_events_signup_id", "signup_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Random, part of every webhook-id: unique even across databases (a reinstall).
+    key: Mapped[str] = mapped_column(String(32), default=new_key)
+    kind: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str] = mapped_column(String(253))
+    # ON UPDATE too: a row renumbered (a restore) keeps its events.
+    signup_id: Mapped[int | None] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE",
+                                                             onupdate="CASCADE"))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    # Set once the webhook deliverer has made this event's deliveries (fan-out).
+    dispatched: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one webhook delivery stands: the strings stored in ``deliveries.state``."""
+
+    PENDING = "pending"      # to be sent (again, once next_attempt_at has come)
+    SENDING = "sending"      # claimed by a deliverer (until claimed_until, or its death)
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"        # given up after the retry window (last_error says why)
+
+
+class Delivery(Base):
+    """One event to one endpoint: retried with back-off until delivered or given up.
+
+    Unique per (event, endpoint): two deliverers fanning out the same event make
+    one row, and its webhook-id (from the event's key and the endpoint) never changes.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint"),
+        Index("ix_deliveries_state", "state", "next_attempt_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    state: Mapped[str] = mapped_column(String(10), default=DeliveryState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class Welcome(Base):
+    """The welcome mail's journal: one row per sign-up, committed before the mail is sent,
+    so it goes at most once. No address: the row goes with its sign-up."""
+
+    __tablename__ = "welcomes"
+
+    signup_id: Mapped[int] = mapped_column(ForeignKey("signups.id", ondelete="CASCADE",
+                                                      onupdate="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime]  # when it was taken for sending

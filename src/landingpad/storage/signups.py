@@ -8,13 +8,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Executable, bindparam, exists, null, select
+from sqlalchemy import Boolean, Connection, Engine, Executable, bindparam, exists, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from landingpad.storage.engine import write_lock
-from landingpad.storage.models import ConsentText, Signup, Suppression
-from landingpad.storage.types import utcnow
+from landingpad.storage.events import created_payload
+from landingpad.storage.models import ConsentText, Event, EventKind, Signup, Suppression
+from landingpad.storage.types import new_key, utcnow
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 # Consent versions each engine has seen committed in this process: the insert is
@@ -29,6 +30,7 @@ class Stored(NamedTuple):
     confirmed: bool
     link_key: str
     suppressed: bool  # the address is on the suppression list (None given: False)
+    created: bool = False  # this statement inserted the row (a new sign-up, not a repeat)
 
 
 @lru_cache(maxsize=8)
@@ -63,17 +65,45 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
         },
     )
     table = Signup.__table__
+    # A repeat keeps the first created_at: the row is new when it holds this statement's.
+    created = (table.c.created_at == bindparam("now")).label("created")
     if with_suppression:
         on_list = exists().where(Suppression.__table__.c.address_hash
                                  == bindparam("address_hash"))
         return consent, signup.returning(table.c.id, table.c.confirmed_at, table.c.link_key,
-                                         on_list.label("suppressed"))
-    return consent, signup.returning(table.c.id, table.c.confirmed_at)
+                                         on_list.label("suppressed"), created)
+    return consent, signup.returning(table.c.id, table.c.confirmed_at, created)
+
+
+@lru_cache(maxsize=8)
+def _event_statement(dialect: str) -> Executable:
+    """The ``signup.created`` event's INSERT, run in the sign-up's transaction.
+
+    Run after every sign-up, new or repeated: it inserts a row only when the
+    ``created`` parameter is true, so a known address runs the same statements
+    as a new one (a request's queries never tell whether an address was known).
+    """
+    columns = Event.__table__.c
+    names = ("key", "kind", "site", "signup_id", "payload", "created_at", "dispatched")
+    values = select(*(bindparam("now" if name == "created_at" else name,
+                                type_=columns[name].type) for name in names))
+    return _INSERTS[dialect](Event.__table__).from_select(
+        list(names), values.where(bindparam("created", type_=Boolean())))
+
+
+def _event_params(params: dict, signup_id: int, created: bool,
+                  awaiting_confirmation: bool) -> dict:
+    payload = created_payload(signup_id, params["site"], params["email"], params["interests"],
+                              params["consent_version"], params["now"], awaiting_confirmation)
+    return {"key": new_key(), "kind": EventKind.CREATED.value, "site": params["site"],
+            "signup_id": signup_id, "payload": payload, "now": params["now"],
+            "dispatched": False, "created": bool(created)}
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
                   consent_version: str, consent_text: str,
-                  now: datetime | None = None) -> tuple[int, bool]:
+                  now: datetime | None = None, awaiting_confirmation: bool = False
+                  ) -> tuple[int, bool]:
     """Insert or update the (site, email) row and commit; return only once it is durable.
 
     Returns the row's id and whether the address is already confirmed.
@@ -81,14 +111,18 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
     A repeated sign-up records the latest interests and consent and keeps
     the first sign-up time; confirmation and unsubscription are left as
     they are (changing those takes the emailed links). The consent text is
-    stored once per version, in the same transaction.
+    stored once per version, in the same transaction, and so is a new row's
+    ``signup.created`` event (storage.events).
     """
     engine = session.get_bind()
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
               "now": now or utcnow()}
     with write_lock(engine):
-        signup_id, confirmed_at = _upsert(engine, session.connection(), params, False)
+        connection = session.connection()
+        signup_id, confirmed_at, created = _upsert(engine, connection, params, False)
+        connection.execute(_event_statement(engine.dialect.name),
+                           _event_params(params, signup_id, created, awaiting_confirmation))
         session.commit()
     _consent_committed(engine, consent_version)
     return signup_id, confirmed_at is not None
@@ -96,26 +130,33 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
 
 def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[str],
                  consent_version: str, consent_text: str, address_hash: str,
-                 now: datetime | None = None) -> Stored:
+                 now: datetime | None = None, double_optin: bool = False) -> Stored:
     """:func:`record_signup` for the public form: one statement and a commit on a pooled
     connection (no ORM session), answering what the confirmation mail needs.
 
     ``address_hash`` is the address's keyed hash (storage.suppression.address_hash): the
     same statement says whether it is on the suppression list, for every address
     alike, so a request's queries and their duration never depend on it.
+
+    A new row's ``signup.created`` event is inserted in the same transaction (one
+    more statement, no more commits); a repeated sign-up runs it too, inserting nothing.
+    ``double_optin``: the site asks for confirmation (said in the event).
     """
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
               "now": now or utcnow(), "address_hash": address_hash}
     if consent_version in _known_consents.get(engine, ()):
-        signup_id, confirmed_at, link_key, suppressed = _driver_upsert(engine, params)
+        row = _driver_upsert(engine, params, double_optin)
     else:  # the first sign-up under this consent text in this process
         with write_lock(engine), engine.connect() as connection:
-            signup_id, confirmed_at, link_key, suppressed = _upsert(engine, connection, params,
-                                                                    True)
+            row = tuple(_upsert(engine, connection, params, True))
+            connection.execute(_event_statement(engine.dialect.name), _event_params(
+                params, row[0], row[4], double_optin or bool(row[3])))
             connection.commit()
         _consent_committed(engine, consent_version)
-    return Stored(signup_id, confirmed_at is not None, link_key, bool(suppressed))
+    signup_id, confirmed_at, link_key, suppressed, created = row
+    return Stored(signup_id, confirmed_at is not None, link_key, bool(suppressed),
+                  bool(created))
 
 
 class _DriverStatement(NamedTuple):
@@ -126,15 +167,19 @@ class _DriverStatement(NamedTuple):
     defaults: dict[str, Callable[[], Any]]  # the table's Python-side column defaults
 
 
-_driver_statements: dict[tuple[str, str], _DriverStatement] = {}
+_driver_statements: dict[tuple[str, str, str], _DriverStatement] = {}
 
 
-def _driver_statement(engine: Engine) -> _DriverStatement:
-    """The upsert compiled once for this dialect, to run on the DBAPI cursor itself."""
+def _driver_statement(engine: Engine, which: str = "signup") -> _DriverStatement:
+    """The upsert (or the event's insert) compiled once for this dialect, to run on the
+    DBAPI cursor itself."""
     dialect = engine.dialect
-    key = (dialect.name, dialect.driver)
+    key = (dialect.name, dialect.driver, which)
     if key not in _driver_statements:
-        compiled = _upsert_statements(dialect.name, True)[1].compile(dialect=dialect)
+        statement, table = ((_upsert_statements(dialect.name, True)[1], Signup.__table__)
+                            if which == "signup" else
+                            (_event_statement(dialect.name), Event.__table__))
+        compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup or compiled.binds)
         processors = {}
         for name in set(names):
@@ -142,7 +187,7 @@ def _driver_statement(engine: Engine) -> _DriverStatement:
             if process is not None:
                 processors[name] = process
         defaults = {}
-        for column in Signup.__table__.columns:
+        for column in table.columns:
             default = column.default
             if column.key in names and default is not None and default.is_scalar:
                 defaults[column.key] = lambda value=default.arg: value
@@ -154,8 +199,17 @@ def _driver_statement(engine: Engine) -> _DriverStatement:
     return _driver_statements[key]
 
 
-def _driver_upsert(engine: Engine, params: dict) -> tuple:
-    """The upsert as a driver-level statement (exec_driver_sql), and its commit.
+def _driver_params(statement: _DriverStatement, params: dict) -> tuple | dict:
+    values = {**{name: make() for name, make in statement.defaults.items()}, **params}
+    for name, process in statement.processors.items():
+        values[name] = process(values[name])
+    return (tuple(values[name] for name in statement.names) if statement.positional
+            else {name: values[name] for name in statement.names})
+
+
+def _driver_upsert(engine: Engine, params: dict, double_optin: bool) -> tuple:
+    """The upsert as a driver-level statement (exec_driver_sql), a new row's event,
+    and their commit.
 
     The hot path: compiling, caching and processing a Core statement on every
     execution cost more than SQLite's own work. The statement, its bind processors
@@ -165,15 +219,15 @@ def _driver_upsert(engine: Engine, params: dict) -> tuple:
     the statement and the commit only.
     """
     statement = _driver_statement(engine)
-    values = {**{name: make() for name, make in statement.defaults.items()}, **params}
-    for name, process in statement.processors.items():
-        values[name] = process(values[name])
-    bound = (tuple(values[name] for name in statement.names) if statement.positional
-             else {name: values[name] for name in statement.names})
+    bound = _driver_params(statement, params)
     with engine.connect() as connection, write_lock(engine):
-        row = connection.exec_driver_sql(statement.sql, bound).one()
+        row = tuple(connection.exec_driver_sql(statement.sql, bound).one())
+        # A new row's event, in the same transaction (a repeat's inserts nothing).
+        event = _driver_statement(engine, "event")
+        connection.exec_driver_sql(event.sql, _driver_params(event, _event_params(
+            params, row[0], row[4], double_optin or bool(row[3]))))
         connection.commit()
-    return tuple(row)
+    return row
 
 
 def _upsert(engine: Engine, connection: Connection, params: dict,

@@ -28,7 +28,7 @@ FEATURES = (
     "landingpad.assets",
     "landingpad.signup",
     "landingpad.privacy",
-    "landingpad.announce",   # its mail templates
+    "landingpad.announce",   # its mail templates (the welcome mail uses them too)
     "landingpad.tls",        # /.well-known/acme-challenge/: any node answers the CA
     "landingpad.ratelimit",
     "landingpad.admin",      # only when LANDINGPAD_ADMIN_HOST is set

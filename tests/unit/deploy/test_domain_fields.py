@@ -37,6 +37,11 @@ BAD = [
     ("--lang", "lang", "LANDING_LANG", "english!", "must be a language tag"),
     ("--from", "from", "LANDING_FROM", "news@@shop.example.com", "not a valid email address"),
     ("--consent", "consent", "LANDING_CONSENT", "y" * 501, "must be at most 500 characters"),
+    ("--welcome", "welcome", "LANDING_WELCOME", "Hi\n\x07there", "must not contain control"),
+    ("--welcome", "welcome", "LANDING_WELCOME", "w" * 20_001,
+     "must be at most 20000 characters"),
+    ("--welcome-subject", "welcome_subject", "LANDING_WELCOME_SUBJECT", "two\nlines",
+     "must not contain control characters"),
 ]
 # Flags are switches on the command line (--hsts/--no-hsts): only a CSV cell can be wrong.
 BAD_FLAGS = [("double_optin", "LANDING_DOUBLE_OPTIN", "maybe"),

@@ -253,3 +253,17 @@ def test_admin_host_gets_its_own_uncached_server_block(config):
     assert "uwsgi_cache" not in block and "limit_req zone=landingpad_login" in block
     no_admin = render_all(DeployOptions(deploy_dir="/d", data_dir="/"), config)["landingpad.conf"]
     assert "admin" not in no_admin.replace("# The owner's admin area", "")
+
+
+def test_the_welcome_text_is_not_sent_through_nginx(tmp_path):
+    from landingpad.deploy.render import DeployOptions, render_all
+    from landingpad.sites.sitesfile import parse_sites
+
+    config = parse_sites('[sites."a.test"]\nLANDING_TITLE = "A"\nLANDING_WELCOME = """\n'
+                         + "Hello there. " * 1000 + '\n"""\nLANDING_WELCOME_SUBJECT = "Hi"\n',
+                         tmp_path / "sites.toml")
+    files = render_all(DeployOptions(deploy_dir=str(tmp_path / "d"), data_dir=str(tmp_path)),
+                       config)
+    assert all("landing_welcome" not in text.lower() and "Hello there" not in text
+               for text in files.values())
+    assert any("landing_title" in text for text in files.values())

@@ -281,3 +281,27 @@ def test_the_bounce_mailbox_units_only_when_it_is_set():
     assert service.endswith("ExecStart=/srv/lp/venv/bin/landingpad bounces fetch\n")
     assert "\nUser=landingpad\n" in service and "UMask=0027" in service
     assert "OnUnitActiveSec=5min\n" in units["landingpad-bounces.timer"]
+
+
+def test_the_webhook_deliverer_unit_only_with_endpoints():
+    from landingpad.deploy.systemd import WEBHOOKS_UNIT
+
+    assert WEBHOOKS_UNIT not in render_units(DeployOptions(**OPTIONS), bin_dir=BIN)
+    units = render_units(DeployOptions(**OPTIONS), bin_dir=BIN, webhooks=True)
+    text = units[WEBHOOKS_UNIT]
+    assert "\nExecStart=/srv/lp/venv/bin/landingpad webhooks deliver\n" in text
+    assert f"\n{SHARED}" in text and "\nRestart=on-failure\n" in text
+
+
+def test_deploy_render_writes_the_deliverer_unit_when_a_site_has_webhooks(tmp_path):
+    from click.testing import CliRunner
+
+    from landingpad.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sites.toml").write_text('[sites."a.test"]\nwebhooks = ["https://hooks.example/x"]\n')
+    env = {"LANDINGPAD_DATA_DIR": str(data), "LANDINGPAD_SECRET_KEY": "k" * 40}
+    result = CliRunner().invoke(main, ["deploy", "render", "--no-check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (data / "deploy" / "systemd" / "landingpad-webhooks.service").is_file()

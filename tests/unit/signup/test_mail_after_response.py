@@ -58,9 +58,10 @@ def test_whether_a_suppressed_address_is_mailed_is_decided_after_the_response(
     response = signup(client, token, "coffee.test")  # single opt-in: only if suppressed
     assert response.status_code == 303
     # Before the answer: the sign-up's one statement, which reads the suppression list
-    # for every address alike; no look-up of its own, no mail.
-    [upsert] = queries
+    # for every address alike, and its event's; no look-up of its own, no mail.
+    [upsert, event] = queries
     assert upsert.startswith("insert into signups") and "suppressions" in upsert
+    assert event.startswith("insert into events")
     assert mails(data_dir) == []
     response.close()
     [message] = mails(data_dir)
