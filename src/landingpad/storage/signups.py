@@ -44,12 +44,12 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
     insert = _INSERTS[dialect]
     consent = insert(ConsentText.__table__).values(
         version=bindparam("consent_version"), text=bindparam("consent_text"),
-        first_used_at=bindparam("now"),
+        lang=bindparam("lang"), first_used_at=bindparam("now"),
     ).on_conflict_do_nothing(index_elements=["version"])
     signup = insert(Signup.__table__).values(
         site=bindparam("site"), email=bindparam("email"), interests=bindparam("interests"),
         consent_version=bindparam("consent_version"), consented_at=bindparam("now"),
-        created_at=bindparam("now"), updated_at=bindparam("now"),
+        created_at=bindparam("now"), updated_at=bindparam("now"), lang=bindparam("lang"),
     )
     signup = signup.on_conflict_do_update(
         index_elements=["site", "email"],
@@ -57,6 +57,7 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
             "interests": signup.excluded.interests,
             "consent_version": signup.excluded.consent_version,
             "consented_at": signup.excluded.consented_at,
+            "lang": signup.excluded.lang,
             "updated_at": signup.excluded.updated_at,
         },
     )
@@ -70,7 +71,7 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
-                  consent_version: str, consent_text: str,
+                  consent_version: str, consent_text: str, lang: str | None = None,
                   now: datetime | None = None) -> tuple[int, bool]:
     """Insert or update the (site, email) row and commit; return only once it is durable.
 
@@ -84,7 +85,7 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
     engine = session.get_bind()
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
-              "now": now or utcnow()}
+              "lang": lang, "now": now or utcnow()}
     with write_lock(engine):
         signup_id, confirmed_at = _upsert(engine, session.connection(), params, False)
         session.commit()
@@ -94,7 +95,7 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
 
 def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[str],
                  consent_version: str, consent_text: str, address_hash: str,
-                 now: datetime | None = None) -> Stored:
+                 lang: str | None = None, now: datetime | None = None) -> Stored:
     """:func:`record_signup` for the public form: one statement and a commit on a pooled
     connection (no ORM session), answering what the confirmation mail needs.
 
@@ -104,7 +105,7 @@ def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[s
     """
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
-              "now": now or utcnow(), "address_hash": address_hash}
+              "lang": lang, "now": now or utcnow(), "address_hash": address_hash}
     if consent_version in _known_consents.get(engine, ()):
         signup_id, confirmed_at, link_key, suppressed = _driver_upsert(engine, params)
     else:  # the first sign-up under this consent text in this process
