@@ -17,7 +17,7 @@ from typing import Any
 from landingpad import values
 
 # The catalogues in landingpad/translations/ (tests check each is complete).
-SHIPPED = ("en", "de", "fr", "es", "it", "nl", "pt", "pl")
+SHIPPED = ("en", "de", "fr", "es", "it", "nl", "pt", "pl", "ja", "ar")
 RTL = frozenset({"ar", "he", "fa", "ur"})  # written right to left (primary subtags)
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
