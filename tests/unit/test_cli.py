@@ -63,8 +63,8 @@ def test_domain_list_prints_one_domain_per_line(runner, backend):
 def test_db_upgrade_creates_the_schema(runner, cli_env, tmp_path, backend):
     cli_env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'new.db'}"
     result = runner("db", "upgrade")
-    assert result.exit_code == 0 and "revision 0008" in result.output
-    assert runner("db", "current").output.strip() == "0008"
+    assert result.exit_code == 0 and "revision 0009" in result.output
+    assert runner("db", "current").output.strip() == "0009"
 
 
 def test_broken_configuration_is_a_clear_error(runner, cli_env, data_dir, backend):

@@ -52,7 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Public responses only: the admin app, dispatched to by its feature, is never
     # compressed (its pages hold CSRF tokens and echo input: BREACH).
     app.wsgi_app = compress.GzipMiddleware(app.wsgi_app)
-    configure_errors(app)
+    configure_errors(app, find_site=True)
     for name in FEATURES:
         importlib.import_module(name).init_app(app)
     return app
@@ -155,9 +155,13 @@ def _error_site() -> None:
         return
 
 
-def configure_errors(app: Flask) -> None:
+def configure_errors(app: Flask, find_site: bool = False) -> None:
+    """Error pages; ``find_site``: the public app's, in the language and with the links of
+    the request's site (the admin app's stay plain English)."""
+
     def render_error(exc: HTTPException) -> Response:
-        _error_site()
+        if find_site:
+            _error_site()
         name, description = _error_words(exc)
         response = Response(
             render_template("error.html", code=exc.code, name=name,

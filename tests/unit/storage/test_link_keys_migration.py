@@ -47,7 +47,7 @@ def test_upgrade_keeps_every_row_and_reference_and_never_reuses_an_id(empty_url)
                              "'sent', 1)"))
         conn.execute(sa.text("DELETE FROM signups WHERE id = 4"))  # the highest id, freed
     upgrade(engine)
-    assert current(engine) == "0008"
+    assert current(engine) == "0009"
     with engine.begin() as conn:
         rows = conn.execute(sa.text("SELECT id, link_key, legacy_links FROM signups "
                                     "ORDER BY id")).all()

@@ -33,7 +33,7 @@ def test_postgresql_urls_use_psycopg3():
 def test_migrations_match_the_models_and_are_idempotent(database_url):
     engine = make_engine(database_url)
     upgrade(engine)  # already at head: a no-op
-    assert current(engine) == "0008"
+    assert current(engine) == "0009"
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
