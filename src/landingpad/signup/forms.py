@@ -13,7 +13,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from landingpad.mail.address import MAX_EMAIL, normalise_email
 from landingpad.sites import Site
-from landingpad.web.i18n import email_problem, lazy_gettext
+from landingpad.web.i18n import email_problem, gettext, lazy_gettext
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -21,6 +21,12 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        # WTForms words this itself, and several of its catalogues lack the sentence:
+        # ours is translated in every shipped language.
+        if any(value not in self.choices for value in self.data or ()):
+            raise ValidationError(gettext("Please choose only among the options shown."))
 
 
 class QuickSignup(NamedTuple):

@@ -53,7 +53,7 @@ def test_thanks_page_and_double_optin_wording(client):
     ({"email": ""}, "Please enter your email address."),
     ({"email": "x" * 245 + "@example.com"}, "This address is too long."),
     ({"email": "a" * 65 + "@example.com"}, "too long"),
-    ({"interests": "Free money"}, "not a valid choice"),
+    ({"interests": "Free money"}, "Please choose only among the options shown."),
     ({"consent": None}, "Please tick the box"),
     ({"email": "alice@example.com\r\nBcc: x@example.com"}, "Line breaks and NUL"),
     ({"email": "alice@example.com\x00"}, "Line breaks and NUL"),

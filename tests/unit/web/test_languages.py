@@ -103,6 +103,8 @@ def pages(visitor: Visitor) -> dict[str, tuple[int, str]]:
     keep("form error", visitor.post("/signup", {"email": "nope", "consent": "y",
                                                 "token": token}))
     keep("form error: domain", visitor.post("/signup", {"email": "a@b", "token": token}))
+    keep("form error: choice", visitor.post("/signup", {"email": visitor.email, "consent": "y",
+                                                        "interests": "Nope", "token": token}))
     signed = visitor.post("/signup", {"email": visitor.email, "consent": "y", "token": token})
     assert signed.status_code == 303 and f"lang={visitor.lang}" in signed.location
     keep("thanks", visitor.client.get(signed.location, headers={"Host": SITE}))
@@ -155,7 +157,8 @@ def texts_of(message: Message) -> tuple[str, str]:
     return parts["text/plain"], parts["text/html"]
 
 
-EXPECTED = {"landing": 200, "form error": 400, "form error: domain": 400, "thanks": 200,
+EXPECTED = {"landing": 200, "form error": 400, "form error: domain": 400,
+            "form error: choice": 400, "thanks": 200,
             "privacy notice": 200, "privacy request": 200,
             "privacy request: bad address": 400, "privacy request: sent": 200,
             "confirm": 200, "confirmed": 200, "confirm: bad link": 404,
