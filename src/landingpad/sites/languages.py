@@ -186,3 +186,11 @@ def texts(value: Any) -> Texts:
             pairs.append((msgid, text))
         result.append((lang, tuple(pairs)))
     return tuple(result)
+
+
+def texts_table(parsed: Texts) -> dict[str, dict[str, str]]:
+    """LANDING_TEXT as the sites file writes it: a table per language, short names where
+    a message has one (``domain add --text`` and imports)."""
+    short = {msgid: name for name, msgid in SHORT_NAMES.items() if msgid}
+    return {lang: {short.get(msgid, msgid): text for msgid, text in pairs}
+            for lang, pairs in parsed}
