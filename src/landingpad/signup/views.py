@@ -98,7 +98,7 @@ def signup() -> Response:
 
 def _store(site: Site, email: str, interests: list[str]) -> Response:
     lang = current_lang()
-    version, text = consent(site, lang)  # the sentence shown, in the language shown
+    version, text = consent(site)  # the sentence shown, in the language shown
     stored = store_signup(
         get_engine(), site=site.domain, email=email, interests=interests,
         consent_version=version, consent_text=text, lang=lang,

@@ -11,7 +11,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, render_template, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    render_template,
+    request,
+)
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -141,8 +149,6 @@ def _error_site() -> None:
     limiter): its language and links on the error page. Nothing for an unknown host."""
     if g.get("site") is not None or not has_request_context():
         return
-    from flask import current_app
-
     if current_app.config["ADMIN_HOST"]:
         try:
             if sites.request_host_name(request.host) == current_app.config["ADMIN_HOST"]:

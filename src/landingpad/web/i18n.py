@@ -208,24 +208,26 @@ def site_text(site: Site, name: str) -> str:
     raise KeyError(name)
 
 
-def consent(site: Site, lang: str | None = None) -> tuple[str, str]:
-    """The consent sentence shown in ``lang`` (default: this request's) and its version.
+def consent(site: Site) -> tuple[str, str]:
+    """The consent sentence shown in this request's language, and its version.
 
-    The version is a hash of the language and the exact text, so a stored sign-up
-    names the sentence the visitor read, in the language they read it in.
+    LANDING_TEXT's ``consent`` for the language, else LANDING_CONSENT, which is in the
+    site's default language (the built-in sentence is translated; other languages of a
+    site with several read it translated too). The version is a hash of the language
+    and the exact text, so a stored sign-up names the sentence the visitor read, in the
+    language they read it in. A site in its one language keeps its old version.
     """
-    lang = lang or current_lang()
+    lang = current_lang()
     own = site.own_text(lang, "consent")
-    if own is None and site.consent == DEFAULT_CONSENT:
-        text = gettext(DEFAULT_CONSENT).replace("{title}", site_text(site, "title"))
-    elif own is None and lang != site.default_lang and site.multilingual:
-        # The owner's LANDING_CONSENT is in the default language: other languages read
-        # the translated built-in sentence unless LANDING_TEXT gives one.
-        text = gettext(DEFAULT_CONSENT).replace("{title}", site_text(site, "title"))
+    if own is not None:
+        sentence = own
+    elif site.consent == DEFAULT_CONSENT or lang != site.default_lang:
+        sentence = gettext(DEFAULT_CONSENT)
     else:
-        text = (own or site.consent).replace("{title}", site_text(site, "title"))
+        sentence = site.consent
+    text = sentence.replace("{title}", site_text(site, "title"))
     if text == site.consent_text and lang == site.lang:
-        return site.consent_version, text  # unchanged for a site in its one language
+        return site.consent_version, text
     return consent_version(lang, text), text
 
 
