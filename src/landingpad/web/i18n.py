@@ -19,16 +19,16 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from email_validator import EmailNotValidError, EmailUndeliverableError
 from flask import Flask, g, has_request_context, request, url_for
-from flask_babel import Babel, force_locale, get_translations
-from flask_babel import format_datetime as babel_datetime
+from flask_babel import Babel, force_locale, get_locale, get_translations
 from flask_babel import format_decimal as babel_decimal
 from jinja2 import pass_eval_context
 from markupsafe import Markup, escape
@@ -264,9 +264,14 @@ def native_name(tag: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-def when(moment: datetime, format: str = "long") -> str:
-    """A date and time in this language's own form (UTC)."""
-    return babel_datetime(moment, format, rebase=False)
+def when(moment: datetime) -> str:
+    """A date and time (UTC, to the minute) in this language's own form."""
+    if languages.catalogue(current_lang()) == "en":
+        return moment.strftime("%-d %B %Y, %H:%M UTC")  # as before (the admin area too)
+    locale = get_locale()
+    date = format_date(moment, "long", locale=locale)
+    time = format_time(moment, "short", tzinfo=UTC, locale=locale)
+    return get_datetime_format("medium", locale=locale).format(time, date) + " UTC"
 
 
 def number(value: float) -> str:
