@@ -10,6 +10,7 @@ from markupsafe import Markup
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import get_outbox
 from landingpad.sites import Site, get_registry
+from landingpad.web.i18n import use_language
 
 ALLOWED_TAGS = {"a", "b", "blockquote", "br", "code", "em", "h2", "h3", "hr", "i", "li", "ol",
                 "p", "pre", "strong", "ul"}
@@ -24,14 +25,18 @@ def body_html(markdown_text: str) -> Markup:
 
 
 def render_email(site: Site, subject: str, markdown_text: str,
-                 unsubscribe_url: str | None) -> tuple[str, str]:
-    """(text, html) of one message for one site."""
+                 unsubscribe_url: str | None, lang: str | None = None) -> tuple[str, str]:
+    """(text, html) of one message for one site; the footer in ``lang`` (default: the
+    site's default language), the owner's subject and body as written."""
     scheme = current_app.config["PUBLIC_SCHEME"]
     logo_url = f"{scheme}://{site.domain}{site.logo}" if site.logo else None
     context = {"site": site, "subject": subject, "unsubscribe_url": unsubscribe_url,
                "logo_url": logo_url}
-    html = render_template("announce/email.html", body_html=body_html(markdown_text), **context)
-    text = render_template("announce/email.txt", body_text=markdown_text.strip(), **context)
+    with use_language(site, lang or site.default_lang):
+        html = render_template("announce/email.html", body_html=body_html(markdown_text),
+                               **context)
+        text = render_template("announce/email.txt", body_text=markdown_text.strip(),
+                               **context)
     return text, html
 
 

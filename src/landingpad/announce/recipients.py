@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import select
@@ -54,8 +55,15 @@ def materialise(session: Session, announcement: Announcement, registry: SiteRegi
     return len(rows)
 
 
-def still_subscribed(session: Session, signup_ids: Iterable[int | None]) -> dict[int, str]:
-    """The link key of each of these sign-ups that still wants mail (one query per batch).
+class Subscribed(NamedTuple):
+    link_key: str  # unsubscribe links carry it
+    lang: str | None  # the language the visitor signed up in: the mail's footer follows it
+
+
+def still_subscribed(session: Session,
+                     signup_ids: Iterable[int | None]) -> dict[int, Subscribed]:
+    """The link key and language of each of these sign-ups that still wants mail (one
+    query per batch).
 
     Checked again just before sending: the list was taken at the first `send`, and
     people unsubscribe (or are deleted) meanwhile. Unsubscribe links carry the key.
@@ -63,5 +71,6 @@ def still_subscribed(session: Session, signup_ids: Iterable[int | None]) -> dict
     ids = [i for i in signup_ids if i is not None]
     if not ids:
         return {}
-    return dict(session.execute(select(Signup.id, Signup.link_key).where(
-        Signup.id.in_(ids), Signup.unsubscribed_at.is_(None))).all())
+    return {signup_id: Subscribed(key, lang) for signup_id, key, lang in session.execute(
+        select(Signup.id, Signup.link_key, Signup.lang).where(
+            Signup.id.in_(ids), Signup.unsubscribed_at.is_(None))).all()}

@@ -28,7 +28,7 @@ from landingpad.announce.journal import Journal
 from landingpad.announce.lease import Lease, new_identity
 from landingpad.announce.policy import Pacer, RetryPolicy
 from landingpad.announce.queue import Queue
-from landingpad.announce.recipients import still_subscribed
+from landingpad.announce.recipients import Subscribed, still_subscribed
 from landingpad.announce.states import Outcome
 from landingpad.announce.template import Messages, Ready, Sign
 from landingpad.mail.outbox import get_outbox
@@ -82,8 +82,8 @@ class Sender:
                             break
                         time.sleep(min(wait, MAX_IDLE_WAIT))
                         continue
-                    link_keys = still_subscribed(session, (r.signup_id for r in rows))
-                    self._send_batch(session, messages, rows, link_keys)
+                    subscribed = still_subscribed(session, (r.signup_id for r in rows))
+                    self._send_batch(session, messages, rows, subscribed)
                     self.journal.commit(session)  # the batch's last outcome
             finally:
                 try:
@@ -96,12 +96,13 @@ class Sender:
         return self.outcome
 
     def _send_batch(self, session: Session, messages: Messages, rows: list[Recipient],
-                    link_keys: dict[int, str]) -> None:
+                    subscribed: dict[int, Subscribed]) -> None:
         """Send claimed rows in order; each message is built while the server takes the
         one before it (no thread: between writing a message and reading its reply)."""
 
         def prepare(row: Recipient) -> Ready:
-            return messages.prepare(row, link_keys.get(row.signup_id))
+            sub = subscribed.get(row.signup_id)
+            return messages.prepare(row, sub.link_key if sub else None, sub.lang if sub else None)
 
         ready: Ready | BaseException = prepare(rows[0])
         for index, row in enumerate(rows):

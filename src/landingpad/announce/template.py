@@ -59,10 +59,12 @@ class SiteMail:
     html: str
     template: bytes | None
     date: bytes  # the template's Date header line, replaced by each message's own
+    lang: str = ""  # the footer's language
 
     @classmethod
-    def build(cls, site: Site, subject: str, body_markdown: str) -> SiteMail:
-        text, html = render_email(site, subject, body_markdown, UNSUBSCRIBE_SLOT)
+    def build(cls, site: Site, subject: str, body_markdown: str,
+              lang: str | None = None) -> SiteMail:
+        text, html = render_email(site, subject, body_markdown, UNSUBSCRIBE_SLOT, lang)
         probe = build_message(site, TO_SLOT, subject, text, html, ID_SLOT, UNSUBSCRIBE_SLOT)
         data = probe.as_bytes()
         date = f"Date: {probe['Date']}\r\n".encode()
@@ -70,11 +72,13 @@ class SiteMail:
         intact = (data.count(TO_SLOT.encode()) == 1 and data.count(ID_SLOT.encode()) == 1
                   and data.count(date) == 1
                   and data.count(UNSUBSCRIBE_SLOT.encode()) == urls)
-        return cls(site, subject, text, html, data if intact else None, date)
+        return cls(site, subject, text, html, data if intact else None, date,
+                   lang or site.default_lang)
 
     def without_template(self) -> SiteMail:
         """The same message, always built in full (the slow path the template must equal)."""
-        return SiteMail(self.site, self.subject, self.text, self.html, None, self.date)
+        return SiteMail(self.site, self.subject, self.text, self.html, None, self.date,
+                        self.lang)
 
     def render(self, to: str, mid: str, unsubscribe_url: str,
                now: datetime | None = None) -> bytes:
@@ -110,25 +114,39 @@ class Messages:
         self.app = app
         self.announcement = announcement
         self.sign = sign
-        self._sites: dict[str, SiteMail | None] = {}
+        self._sites: dict[tuple[str, str | None], SiteMail | None] = {}
 
-    def for_site(self, domain: str) -> SiteMail | None:
-        """None when the site is no longer configured. Needs an app context."""
-        if domain not in self._sites:
+    def for_site(self, domain: str, lang: str | None = None) -> SiteMail | None:
+        """None when the site is no longer configured. Needs an app context.
+
+        The footer is in ``lang`` when the site still offers it, else in the site's
+        default language: one SiteMail per language the recipients signed up in.
+        """
+        key = (domain, lang)
+        if key not in self._sites:
             site = get_registry(self.app).site_for_host(domain)
-            self._sites[domain] = None if site is None else SiteMail.build(
-                site, self.announcement.subject, self.announcement.body_markdown)
-        return self._sites[domain]
+            mail = None
+            if site is not None:
+                chosen = lang if lang in site.languages else site.default_lang
+                mail = self._sites.get((domain, chosen)) or SiteMail.build(
+                    site, self.announcement.subject, self.announcement.body_markdown, chosen)
+                self._sites[(domain, chosen)] = mail
+            self._sites[key] = mail
+        return self._sites[key]
 
-    def unsubscribe_url(self, site: Site, signup_id: int, link_key: str) -> str:
-        # Unsubscribe links name the sign-up row and its key (web/links.py).
+    def unsubscribe_url(self, site: Site, signup_id: int, link_key: str,
+                        lang: str | None = None) -> str:
+        # Unsubscribe links name the sign-up row and its key (web/links.py); on a site of
+        # several languages, the page opens in the mail's.
+        suffix = f"?lang={lang}" if lang and site.multilingual else ""
         return (f"{self.app.config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/"
-                f"{unsubscribe_token(signup_id, link_key)}")
+                f"{unsubscribe_token(signup_id, link_key)}{suffix}")
 
-    def prepare(self, row: Recipient, link_key: str | None) -> Ready:
+    def prepare(self, row: Recipient, link_key: str | None, lang: str | None = None) -> Ready:
         """Row's message and envelope, or why it must not be sent. ``link_key`` is its
-        sign-up's, or None when the sign-up unsubscribed or was deleted meanwhile."""
-        mail = self.for_site(row.site)
+        sign-up's, or None when the sign-up unsubscribed or was deleted meanwhile;
+        ``lang`` the language it signed up in."""
+        mail = self.for_site(row.site, lang)
         if mail is None:
             return Ready(error=f"{row.site} is no longer configured")
         if link_key is None or row.signup_id is None:
@@ -136,7 +154,7 @@ class Messages:
         mid = message_id(self.announcement, row.id, mail.site.domain)
         try:
             data = self.sign(mail.render(row.email, mid, self.unsubscribe_url(
-                mail.site, row.signup_id, link_key)), mail.site.from_address)
+                mail.site, row.signup_id, link_key, mail.lang)), mail.site.from_address)
             # The envelope sender names this row (VERP) when a bounce domain is set.
             envelope = (verp_sender(self.app.config, envelope_address(mail.site.from_address),
                                     recipient_id=row.id), envelope_address(row.email))

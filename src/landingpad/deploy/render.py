@@ -61,9 +61,11 @@ SHARED_FOLDERS = frozenset({"/tmp", "/var/tmp", "/dev/shm", "/run/lock"})  # noq
 DEFAULT_ADMIN_LISTEN = "127.0.0.1:8081"  # what `deploy render` gives the admin area
 # Settings the app reads from the sites file only, never from nginx: an upload in
 # the admin area sets the logo, and the app's user can't (and shouldn't) reload nginx.
-# The welcome mail's text is long, and only mails use it: it is not sent with every
-# request (uWSGI's request variables fit in 4 KB).
-FILE_ONLY = frozenset({"LANDING_LOGO", "LANDING_WELCOME", "LANDING_WELCOME_SUBJECT"})
+# Only mails and the app's own reads use these, and they can be long: they are not sent
+# with every request (uWSGI's request variables fit in 4 KB): the welcome mail's text,
+# the owner's texts (LANDING_TEXT).
+FILE_ONLY = frozenset({"LANDING_LOGO", "LANDING_WELCOME", "LANDING_WELCOME_SUBJECT",
+                       "LANDING_TEXT"})
 
 NGINX_FILES = ("nginx.conf", "landingpad.conf", "landingpad-app.conf", "landingpad-params.conf",
                "landingpad-maps.conf", "landingpad-tls.conf")
@@ -446,6 +448,9 @@ def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
         "signup_burst": options.signup_burst,
         "client_max_body_size": options.client_max_body_size,
         "param_vars": [(k, k.lower()) for k in keys],
+        # Some site offers several languages: the micro-cache keys on the one chosen.
+        "multilingual": "LANDING_LANGS" in config.defaults or any(
+            "LANDING_LANGS" in values for values in config.sites.values()),
         "admin_host": options.admin_host,
         "admin_listen": options.admin_listen or options.listen,
         "admin_tls": {"certificate": options.admin_tls_certificate,

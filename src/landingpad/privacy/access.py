@@ -25,6 +25,7 @@ from landingpad.storage.events import record_erasure
 from landingpad.storage.models import Announcement, ConsentText, Recipient, Signup
 from landingpad.storage.signups import link_key_of
 from landingpad.web.guards import check_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.web.i18n import current_lang, email_problem, gettext, use_language
 from landingpad.web.links import Refused, access_token, signup_for_token
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ bp.before_request(require_public_site)
 bp.before_request(refuse_cross_site_posts)  # a cross-site page can't make a browser erase
 
 
-def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None:
+def _link_message(site: Site, email: str, signup_id: int, lang: str) -> EmailMessage | None:
     """The see-or-erase link mail, built after the response (mail.outbox); None past the cap."""
     config = current_app.config
     link_key = link_key_of(get_session(), signup_id)
@@ -43,10 +44,15 @@ def _link_message(site: Site, email: str, signup_id: int) -> EmailMessage | None
         return None
     token = access_token(signup_id, link_key)
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/privacy/data/{token}"
+    if site.multilingual:
+        url += f"?lang={lang}"
     # Both parts from templates: the .html one is autoescaped, so no setting becomes markup.
-    text = render_template("privacy/access_email.txt", site=site, url=url)
-    html = render_template("privacy/access_email.html", site=site, url=url)
-    return build_message(site, email, f"Your data at {site.title}", text, html,
+    with use_language(site, lang):  # the language of the page the link was asked on
+        text = render_template("privacy/access_email.txt", site=site, url=url)
+        html = render_template("privacy/access_email.html", site=site, url=url)
+        subject = gettext("Your data at %(title)s",
+                          title=site.own_text(lang, "title") or site.title)
+    return build_message(site, email, subject, text, html,
                          f"<access-{uuid.uuid4().hex}@{site.domain}>")
 
 
@@ -64,12 +70,13 @@ def request_link() -> tuple[str, int]:
         email = normalise_email(request.form.get("email", ""))
     except EmailNotValidError as exc:
         return render_template("privacy/request.html", site=site, sent=False,
-                               error=str(exc)), 400
+                               error=email_problem(exc)), 400
     # The same lookup, page and status for every address; a link only goes to a known one.
     signup_id = get_session().scalar(select(Signup.id).where(Signup.site == site.domain,
                                                              Signup.email == email))
     if signup_id is not None:
-        send_after_response(partial(_link_message, site, email, signup_id), "access link")
+        send_after_response(partial(_link_message, site, email, signup_id, current_lang()),
+                            "access link")
     return render_template("privacy/request.html", site=site, sent=True), 200
 
 
@@ -77,9 +84,9 @@ def _signup_for(token: str) -> tuple[Site, Signup]:
     site = current_site()
     signup = signup_for_token(get_session(), "access", token, site.domain)
     if signup is Refused.EXPIRED:
-        raise Gone("This link has expired. Ask for a new one on the privacy page.")
+        raise Gone(gettext("This link has expired. Ask for a new one on the privacy page."))
     if signup is Refused.INVALID:
-        raise NotFound("Nothing is held for this link.")
+        raise NotFound(gettext("Nothing is held for this link."))
     return site, signup
 
 
@@ -94,9 +101,11 @@ def _held(signup: Signup) -> dict:
     return {
         "site": signup.site, "email": signup.email, "interests": signup.interests,
         "consent": {"version": signup.consent_version, "text": consent.text if consent else None,
+                    "lang": consent.lang if consent else None,
                     "given_at": stamp(signup.consented_at),
                     # None: on this site's form; else the list it was imported from.
                     "source": signup.source},
+        "language": signup.lang,
         "signed_up_at": stamp(signup.created_at), "confirmed_at": stamp(signup.confirmed_at),
         "unsubscribed_at": stamp(signup.unsubscribed_at),
         "emails": [{"subject": s, "state": st, "sent_at": stamp(at)} for s, st, at in rows],
@@ -108,7 +117,7 @@ def data(token: str) -> Response | tuple[str, int]:
     site, signup = _signup_for(token)
     if request.method == "POST":
         if request.form.get("action") != "erase":
-            raise BadRequest("Unknown action.")
+            raise BadRequest(gettext("Unknown action."))
         db = get_session()
         db.execute(delete(Recipient).where(Recipient.email == signup.email,
                                            Recipient.site == site.domain))

@@ -41,6 +41,7 @@ from werkzeug.exceptions import HTTPException, TooManyRequests
 from landingpad import logs
 from landingpad.ratelimit import sqlite_storage  # noqa: F401 - registers landingpad+sqlite://
 from landingpad.sites import current_site
+from landingpad.web.i18n import lazy_gettext
 
 log = logging.getLogger(__name__)
 STORAGE_FILE = "ratelimits.sqlite"
@@ -49,11 +50,11 @@ EXTENSION = "landingpad.limiter"
 # The route limits, POSTs only, per client per site: endpoint -> (setting, message).
 ROUTE_LIMITS = {
     "signup.signup": (
-        "SIGNUP_RATE", "Too many sign-ups from your network in a short time. "
-        "Please wait a minute and try again."),
+        "SIGNUP_RATE", lazy_gettext("Too many sign-ups from your network in a short time. "
+                                    "Please wait a minute and try again.")),
     "access.request_link": (
-        "PRIVACY_RATE", "Too many requests from your network in a short time. "
-        "Please try again later."),
+        "PRIVACY_RATE", lazy_gettext("Too many requests from your network in a short time. "
+                                     "Please try again later.")),
 }
 
 

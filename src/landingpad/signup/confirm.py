@@ -19,18 +19,20 @@ from landingpad.mail.outbox import send_after_response
 from landingpad.sites import Site
 from landingpad.storage import get_session
 from landingpad.storage.signups import Stored, link_key_of
+from landingpad.web.i18n import gettext, use_language
 from landingpad.web.links import confirm_token
 
 log = logging.getLogger(__name__)
 
 
-def confirm_after_response(site: Site, email: str, stored: Stored) -> None:
+def confirm_after_response(site: Site, email: str, stored: Stored, lang: str | None = None) -> None:
     """Queue the confirmation mail a sign-up may need; decided and sent after the response.
 
     ``stored`` is what the sign-up's statement answered (suppression included), so
     the request ran the same queries whatever the address.
     """
-    send_after_response(partial(confirmation_message, site, email, stored),
+    send_after_response(partial(confirmation_message, site, email, stored,
+                                lang or site.default_lang),
                         "confirmation mail", due=partial(_due, site, stored))
 
 
@@ -39,7 +41,8 @@ def _due(site: Site, stored: Stored) -> bool:
     return (site.double_optin and not stored.confirmed) or stored.suppressed
 
 
-def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage | None:
+def confirmation_message(site: Site, email: str, stored: Stored,
+                         lang: str | None = None) -> EmailMessage | None:
     """The confirmation mail for a sign-up, or None when none is due.
 
     Due for an unconfirmed sign-up on a double opt-in site, and for an address
@@ -57,9 +60,15 @@ def confirmation_message(site: Site, email: str, stored: Stored) -> EmailMessage
     if link_key_of(get_session(), stored.id) != stored.link_key:
         return None
     token = confirm_token(stored.id, stored.link_key)
+    lang = lang or site.default_lang
     url = f"{config['PUBLIC_SCHEME']}://{site.domain}/confirm/{token}"
-    text = render_template("signup/confirm_email.txt", site=site, url=url)
-    html = render_template("signup/confirm_email.html", site=site, url=url)
+    if site.multilingual:
+        url += f"?lang={lang}"
+    with use_language(site, lang):  # the language of the page the visitor signed up on
+        text = render_template("signup/confirm_email.txt", site=site, url=url)
+        html = render_template("signup/confirm_email.html", site=site, url=url)
+        subject = gettext("Please confirm your sign-up to %(title)s",
+                          title=site.own_text(lang, "title") or site.title)
     # The sign-up is stored either way: if this mail fails, signing up again sends a new one.
-    return build_message(site, email, f"Please confirm your sign-up to {site.title}", text,
+    return build_message(site, email, subject, text,
                          html, f"<confirm-{uuid.uuid4().hex}@{site.domain}>")

@@ -13,6 +13,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from landingpad.mail.address import MAX_EMAIL, normalise_email
 from landingpad.sites import Site
+from landingpad.web.i18n import email_problem, gettext, lazy_gettext
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -20,6 +21,12 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        # WTForms words this itself, and several of its catalogues lack the sentence:
+        # ours is translated in every shipped language.
+        if any(value not in self.choices for value in self.data or ()):
+            raise ValidationError(gettext("Please choose only among the options shown."))
 
 
 class QuickSignup(NamedTuple):
@@ -63,24 +70,25 @@ def _valid_email(form: SignupForm, field: Field) -> None:
     try:
         form.normalised_email = normalise_email(field.data or "")
     except EmailNotValidError as exc:
-        raise ValidationError(str(exc)) from None
+        raise ValidationError(email_problem(exc)) from None
 
 
 class SignupForm(FlaskForm):
     class Meta:
         csrf = False  # the signed form token and Origin checks protect the public form
 
-    email = EmailField("Your email address", filters=[_strip], validators=[
-        InputRequired("Please enter your email address."),
-        Length(max=MAX_EMAIL, message=f"The address is longer than {MAX_EMAIL} characters."),
+    email = EmailField(lazy_gettext("Your email address"), filters=[_strip], validators=[
+        InputRequired(lazy_gettext("Please enter your email address.")),
+        Length(max=MAX_EMAIL, message=lazy_gettext("This address is too long.")),
         _valid_email,
     ])
-    interests = MultiCheckboxField("What interests you? (optional)", choices=[])
+    interests = MultiCheckboxField(lazy_gettext("What interests you? (optional)"), choices=[])
     consent = BooleanField("consent", validators=[
-        DataRequired("Please tick the box to agree to be emailed."),
+        DataRequired(lazy_gettext("Please tick the box to agree to be emailed.")),
     ])
     token = HiddenField()
-    website = StringField("Leave this field empty")  # the honeypot: people never see it
+    # The honeypot: people never see it.
+    website = StringField(lazy_gettext("Leave this field empty"))
 
     normalised_email: str = ""
 

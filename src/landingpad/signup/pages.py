@@ -3,8 +3,10 @@
 ``GET /`` is the hot path. The page of a Site is rendered once through
 Flask/Jinja and kept as two byte strings around the form token; each hit
 only signs a fresh token (a few microseconds) and joins three strings.
-The cache is keyed by the frozen Site, so any change of its settings
-(sites file reload or nginx params) is simply a different key.
+The cache is keyed by the frozen Site and the page's language, so any change of
+its settings (sites file reload or nginx params) is simply a different key. A site
+with several languages picks one per request (``?lang=``, else Accept-Language:
+``web.i18n.choose``, cached per header) and says ``Vary: Accept-Language``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from landingpad.sites import Site, SiteRegistry
 from landingpad.sites.host import InvalidHost
 from landingpad.web.compress import VARY, accepts_gzip, gzip_join, gzip_parts
 from landingpad.web.headers import HSTS, security_headers
+from landingpad.web.i18n import choose
 from landingpad.web.style import style_hash
 
 TOKEN_SLOT = f"__landingpad_token_{secrets.token_hex(8)}__"
@@ -90,7 +93,10 @@ def _etag_matches(header: str | None, etag: str) -> bool:
                for tag in header.split(","))
 
 
-def build_page(site: Site, html: str, token_length: int) -> Page:
+VARY_LANGUAGE = ("Vary", "Accept-Encoding, Accept-Language")
+
+
+def build_page(site: Site, html: str, token_length: int, lang: str | None = None) -> Page:
     """Split a page rendered with TOKEN_SLOT into the bytes around the token."""
     head, sep, tail = html.partition(TOKEN_SLOT)
     if not sep:
@@ -102,32 +108,37 @@ def build_page(site: Site, html: str, token_length: int) -> Page:
         # Revalidate every time: cheap (304) and keeps the form token fresh.
         ("Cache-Control", "no-cache"),
         ("ETag", etag),
-        VARY,  # gzip or not, by Accept-Encoding (nginx's micro-cache keys on it too)
+        # gzip or not, by Accept-Encoding (nginx's micro-cache keys on it too); and the
+        # language, by Accept-Language, on a site that offers several.
+        VARY_LANGUAGE if site.multilingual else VARY,
+        ("Content-Language", lang or site.default_lang),
         *security_headers(False, style_hash(site)),
     )
     return Page(head_b, tail_b, etag, headers, token_length, hsts=site.hsts)
 
 
 class PageCache:
-    """Rendered pages by Site, bounded (oldest dropped first)."""
+    """Rendered pages by Site and language, bounded (oldest dropped first)."""
 
     def __init__(self, size: int, token_length: int) -> None:
         self.size = size
         self.token_length = token_length
-        self._pages: dict[Site, Page] = {}
+        self._pages: dict[tuple[Site, str], Page] = {}
 
-    def get(self, site: Site) -> Page | None:
-        return self._pages.get(site)
+    def get(self, site: Site, lang: str) -> Page | None:
+        return self._pages.get((site, lang))
 
-    def get_or_build(self, site: Site, render: Callable[[Site], str]) -> Page:
-        page = self._pages.get(site)
+    def get_or_build(self, site: Site, lang: str, render: Callable[[Site], str]) -> Page:
+        """The page of ``site`` in ``lang``; ``render`` runs in a request of that language."""
+        key = (site, lang)
+        page = self._pages.get(key)
         if page is None:
-            page = build_page(site, render(site), self.token_length)
+            page = build_page(site, render(site), self.token_length, lang)
             if self.size == 0:
                 return page  # cache off: every request renders
             if len(self._pages) >= self.size:
                 self._pages.pop(next(iter(self._pages)))
-            self._pages[site] = page
+            self._pages[key] = page
         return page
 
 
@@ -153,7 +164,7 @@ class LandingFastPath:
                 site = self.registry.resolve(environ)
             except InvalidHost:
                 site = None
-            page = self.pages.get(site) if site is not None else None
+            page = self.pages.get(site, choose(site, environ)) if site is not None else None
             if page is not None and site.domain != self.admin_host:
                 status, headers, body = page.respond(environ, self.tokens.issue(site.domain))
                 start_response(status, headers)

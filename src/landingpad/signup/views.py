@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from email_validator import EmailNotValidError
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from werkzeug.exceptions import (
     Gone,
     NotFound,
@@ -26,6 +26,7 @@ from landingpad.storage.signups import store_signup
 from landingpad.storage.suppression import address_hash, unsuppress
 from landingpad.storage.types import utcnow
 from landingpad.web.guards import read_form_body, refuse_cross_site, refuse_cross_site_posts
+from landingpad.web.i18n import consent, current_lang, gettext, lang_url
 from landingpad.web.links import Refused, signup_for_token
 from landingpad.welcome import welcome_after_response
 
@@ -56,7 +57,7 @@ def render_landing(site: Site, form: SignupForm | None = None, token: str = TOKE
 @bp.get("/")
 def landing() -> Response:
     site = current_site()
-    page = _pages().get_or_build(site, render_landing)
+    page = _pages().get_or_build(site, current_lang(), render_landing)
     status, headers, body = page.respond(request.environ, _tokens().issue(site.domain))
     return Response(body, status=status, headers=headers)
 
@@ -89,27 +90,29 @@ def signup() -> Response:
     verdict = _tokens().check(site.domain, form.token.data)
     if form.website.data or verdict in (Verdict.INVALID, Verdict.TOO_FAST):
         # A bot: it gets exactly what a person gets, and nothing is stored.
-        return redirect(url_for(".thanks"), 303)
+        return redirect(lang_url(".thanks"), 303)
     if verdict is Verdict.EXPIRED:
-        return _form_error(site, form, "This form was open for too long. "
-                           "Please send it again.", 400)
+        return _form_error(site, form, gettext("This form was open for too long. "
+                                               "Please send it again."), 400)
     if not form.validate():
-        return _form_error(site, form, "Please correct the marked fields.", 400)
+        return _form_error(site, form, gettext("Please correct the marked fields."), 400)
     return _store(site, form.normalised_email, form.interests.data or [])
 
 
 def _store(site: Site, email: str, interests: list[str]) -> Response:
+    lang = current_lang()
+    version, text = consent(site)  # the sentence shown, in the language shown
     stored = store_signup(
         get_engine(), site=site.domain, email=email, interests=interests,
-        consent_version=site.consent_version, consent_text=site.consent_text,
+        consent_version=version, consent_text=text, lang=lang,
         address_hash=address_hash(current_app.config["SECRET_KEY"], email),
         double_optin=site.double_optin)
     # Whether a confirmation is due (and its mail) is settled after the response: its
     # duration must not tell a new address from a known or suppressed one.
-    confirm_after_response(site, email, stored)
+    confirm_after_response(site, email, stored, lang)
     if stored.created and not site.double_optin and not stored.suppressed:
         welcome_after_response(site, stored.id)
-    return redirect(url_for(".thanks"), 303)
+    return redirect(lang_url(".thanks"), 303)
 
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
@@ -118,9 +121,10 @@ def confirm(token: str) -> tuple[str, int]:
     site = current_site()
     signup = signup_for_token(get_session(), "confirm", token, site.domain)
     if signup is Refused.EXPIRED:
-        raise Gone("This confirmation link has expired. Please sign up again for a new one.")
+        raise Gone(gettext("This confirmation link has expired. "
+                           "Please sign up again for a new one."))
     if signup is Refused.INVALID:
-        raise NotFound("This confirmation link is not valid.")
+        raise NotFound(gettext("This confirmation link is not valid."))
     if request.method == "POST":
         # Confirming is the address's owner asking for mail: it also undoes an
         # earlier unsubscribe or erasure of this address.

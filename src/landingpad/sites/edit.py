@@ -8,6 +8,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from landingpad.sites import languages
+
 
 class EditError(ValueError):
     """The change can't be made (the domain exists, is missing, or the file is broken)."""
@@ -35,6 +37,8 @@ def add_site(text: str, domain: str, values: Mapping[str, Any]) -> str:
         raise EditError(f"{domain} is already in the sites file (remove it first to replace it)")
     table = tomlkit.table()
     for key, value in values.items():
+        if key == "LANDING_TEXT":
+            value = languages.texts_table(value)
         table[key] = list(value) if isinstance(value, tuple) else value
     sites[domain] = table
     return _dumps(doc)

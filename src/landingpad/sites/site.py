@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from landingpad import values
+from landingpad.sites import languages
 from landingpad.sites.host import InvalidHost, normalize_host
 
 DEFAULT_CONSENT = "I agree to get email about {title} when it launches."
@@ -52,7 +53,16 @@ SITE_FIELDS: tuple[SiteField, ...] = (
               "Logo path on the site, e.g. /assets/KEY."),
     SiteField("LANDING_ACCENT", "accent", values.colour, "#2a6df4",
               "Accent colour, #rgb or #rrggbb."),
-    SiteField("LANDING_LANG", "lang", values.language, "en", "Language tag of the page."),
+    SiteField("LANDING_LANG", "lang", values.language, "en",
+              "Language tag of the page (with LANDING_LANGS: the one shown when the browser "
+              "asks for none of them)."),
+    SiteField("LANDING_LANGS", "langs", languages.languages, (),
+              "Languages the pages are offered in, chosen by the browser's Accept-Language "
+              f"or a ?lang= link (list of {', '.join(languages.SHIPPED)}; "
+              "default: LANDING_LANG alone)."),
+    SiteField("LANDING_TEXT", "text", languages.texts, None,
+              "The owner's words per language, by short name or message id "
+              '(JSON here: {"de": {"button": "Sag mir Bescheid"}}).'),
     SiteField("LANDING_DOUBLE_OPTIN", "double_optin", values.flag, False,
               "Ask new sign-ups to confirm by email."),
     SiteField("LANDING_FROM", "sender", values.email, "",
@@ -99,6 +109,8 @@ class Site:
     logo: str
     accent: str
     lang: str
+    langs: tuple[str, ...]
+    text: languages.Texts | None
     double_optin: bool
     sender: str
     consent: str
@@ -107,11 +119,23 @@ class Site:
     welcome: str
     welcome_subject: str
     consent_version: str = field(init=False)
+    # The languages offered, the default first-chosen one, and the owner's words by
+    # (language, message id): derived once, not compared.
+    languages: tuple[str, ...] = field(init=False, compare=False)
+    default_lang: str = field(init=False, compare=False)
+    _texts: dict = field(init=False, repr=False, compare=False)
     # Computed once: a Site keys the page cache, looked up on every GET /.
     _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "consent_version", consent_version_of(self.consent_text))
+        offered = self.langs or (self.lang,)
+        default = next((tag for tag in offered
+                        if languages.primary(tag) == languages.primary(self.lang)), offered[0])
+        object.__setattr__(self, "languages", offered)
+        object.__setattr__(self, "default_lang", default)
+        object.__setattr__(self, "_texts", {(lang, msgid): text for lang, pairs in self.text or ()
+                                            for msgid, text in pairs})
         object.__setattr__(self, "_hash", hash(tuple(
             getattr(self, f.name) for f in fields(self) if f.compare)))
 
@@ -122,6 +146,14 @@ class Site:
     def consent_text(self) -> str:
         """The consent sentence exactly as shown; its hash is the stored version."""
         return self.consent.replace("{title}", self.title)
+
+    @property
+    def multilingual(self) -> bool:
+        return len(self.languages) > 1
+
+    def own_text(self, lang: str, msgid: str) -> str | None:
+        """The owner's words for a message in a language (LANDING_TEXT), if any."""
+        return self._texts.get((lang, msgid)) if self._texts else None
 
     @property
     def from_address(self) -> str:

@@ -69,6 +69,8 @@ class Signup(Base):
     email: Mapped[str] = mapped_column(String(254))
     interests: Mapped[list[str]] = mapped_column(JSON, default=list)
     consent_version: Mapped[str] = mapped_column(String(64))
+    # The language of the page signed up on (its mails follow it); None before 0009.
+    lang: Mapped[str | None] = mapped_column(String(35))
     consented_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -234,6 +236,7 @@ class ConsentText(Base):
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str | None] = mapped_column(String(35))  # the language it was shown in
     first_used_at: Mapped[datetime]
 
 

@@ -46,12 +46,12 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
     insert = _INSERTS[dialect]
     consent = insert(ConsentText.__table__).values(
         version=bindparam("consent_version"), text=bindparam("consent_text"),
-        first_used_at=bindparam("now"),
+        lang=bindparam("lang"), first_used_at=bindparam("now"),
     ).on_conflict_do_nothing(index_elements=["version"])
     signup = insert(Signup.__table__).values(
         site=bindparam("site"), email=bindparam("email"), interests=bindparam("interests"),
         consent_version=bindparam("consent_version"), consented_at=bindparam("now"),
-        created_at=bindparam("now"), updated_at=bindparam("now"),
+        created_at=bindparam("now"), updated_at=bindparam("now"), lang=bindparam("lang"),
     )
     signup = signup.on_conflict_do_update(
         index_elements=["site", "email"],
@@ -59,6 +59,7 @@ def _upsert_statements(dialect: str, with_suppression: bool = False
             "interests": signup.excluded.interests,
             "consent_version": signup.excluded.consent_version,
             "consented_at": signup.excluded.consented_at,
+            "lang": signup.excluded.lang,
             "updated_at": signup.excluded.updated_at,
             # The consent now on record was given on this site's form, not in an import.
             "source": null(),
@@ -101,7 +102,7 @@ def _event_params(params: dict, signup_id: int, created: bool,
 
 
 def record_signup(session: Session, *, site: str, email: str, interests: Sequence[str],
-                  consent_version: str, consent_text: str,
+                  consent_version: str, consent_text: str, lang: str | None = None,
                   now: datetime | None = None, awaiting_confirmation: bool = False
                   ) -> tuple[int, bool]:
     """Insert or update the (site, email) row and commit; return only once it is durable.
@@ -117,7 +118,7 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
     engine = session.get_bind()
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
-              "now": now or utcnow()}
+              "lang": lang, "now": now or utcnow()}
     with write_lock(engine):
         connection = session.connection()
         signup_id, confirmed_at, created = _upsert(engine, connection, params, False)
@@ -130,7 +131,8 @@ def record_signup(session: Session, *, site: str, email: str, interests: Sequenc
 
 def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[str],
                  consent_version: str, consent_text: str, address_hash: str,
-                 now: datetime | None = None, double_optin: bool = False) -> Stored:
+                 lang: str | None = None, now: datetime | None = None,
+                 double_optin: bool = False) -> Stored:
     """:func:`record_signup` for the public form: one statement and a commit on a pooled
     connection (no ORM session), answering what the confirmation mail needs.
 
@@ -144,7 +146,7 @@ def store_signup(engine: Engine, *, site: str, email: str, interests: Sequence[s
     """
     params = {"site": site, "email": email, "interests": list(interests),
               "consent_version": consent_version, "consent_text": consent_text,
-              "now": now or utcnow(), "address_hash": address_hash}
+              "lang": lang, "now": now or utcnow(), "address_hash": address_hash}
     if consent_version in _known_consents.get(engine, ()):
         row = _driver_upsert(engine, params, double_optin)
     else:  # the first sign-up under this consent text in this process

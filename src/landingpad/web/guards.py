@@ -8,10 +8,11 @@ from flask import request
 from werkzeug.exceptions import BadRequest, Forbidden, UnsupportedMediaType
 
 from landingpad.sites.host import InvalidHost, normalize_host
+from landingpad.web.i18n import gettext, lazy_gettext
 
 MAX_FIELDS = 64  # the forms have a handful; thousands of repeated fields are refused early
 FORBIDDEN_CHARS = ("\r", "\n", "\x00")
-CROSS_SITE = "This form is accepted only from this site's own pages."
+CROSS_SITE = lazy_gettext("This form is accepted only from this site's own pages.")
 
 
 def refuse_cross_site() -> None:
@@ -56,15 +57,15 @@ def read_form_body() -> tuple[str | None, list[tuple[str, str]]]:
     a second time (Werkzeug's form parser decodes a checked body the same way).
     """
     if request.mimetype != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaType("The sign-up form must be sent as a normal HTML form.")
+        raise UnsupportedMediaType(gettext("The form must be sent as a normal HTML form."))
     body = request.get_data(cache=True)  # 413 past MAX_FORM_BYTES, raised by Werkzeug
     try:
         fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8",
                            errors="strict", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError:
-        return "The form data is not valid UTF-8 text.", []
+        return gettext("The form data is not valid UTF-8 text."), []
     except ValueError:
-        raise BadRequest("Too many form fields.") from None
+        raise BadRequest(gettext("Too many form fields.")) from None
     if any(ch in value for _, value in fields for ch in FORBIDDEN_CHARS):
-        return "Line breaks and NUL characters are not allowed in the form.", []
+        return gettext("Line breaks and NUL characters are not allowed in the form."), []
     return None, fields

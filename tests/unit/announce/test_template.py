@@ -114,3 +114,35 @@ def test_an_address_the_email_package_cannot_carry_fails_alone(messages):
 def test_a_site_is_rendered_once_per_announcement(messages):
     assert messages.for_site("coffee.test") is messages.for_site("coffee.test")
     assert messages.for_site("gone.test") is None
+
+
+def test_the_footer_and_unsubscribe_link_follow_the_language_signed_up_in(app_config,
+                                                                            data_dir):
+    from landingpad import create_app
+    from tests.conftest import SITES_TOML
+
+    (data_dir / "sites.toml").write_text(
+        SITES_TOML + '\n[sites."world.test"]\nLANDING_LANGS = ["en", "de", "ar"]\n')
+    app = create_app(app_config)
+    try:
+        with app.app_context():
+            item = Announcement(id=4, subject="We launched", body_markdown="Hello.",
+                                sites=["world.test"], message_key="k" * 32)
+            messages = Messages(app, item, sign=lambda data, from_address: data)
+
+            def sent(lang):
+                return parse(messages.prepare(row(site="world.test"), "linkkey", lang).data)
+
+            german, arabic, english = sent("de"), sent("ar"), sent(None)
+            assert "Sie erhalten diese E-Mail, weil Sie sich bei world.test angemeldet haben." \
+                in german.get_body(("plain",)).get_content()
+            assert "?lang=de>" in german["List-Unsubscribe"]
+            assert '<html lang="ar" dir="rtl">' in arabic.get_body(("html",)).get_content()
+            assert "You get this because you signed up at world.test." \
+                in english.get_body(("plain",)).get_content()
+            assert "?lang=en>" in english["List-Unsubscribe"]
+            # A language the site no longer offers: its default, the same message.
+            assert messages.for_site("world.test", "fr") is messages.for_site("world.test")
+            assert german["Subject"] == "We launched"  # the owner's words, as written
+    finally:
+        app.extensions["landingpad.db"].dispose()

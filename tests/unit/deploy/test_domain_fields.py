@@ -23,6 +23,12 @@ def snapshot(*dirs: Path) -> dict:
 
 # (option, CSV column, key, a bad value, the reason given)
 BAD = [
+    ("--langs", "langs", "LANDING_LANGS", "tlh", "'tlh' is not a shipped language"),
+    ("--text", "text", "LANDING_TEXT", '{"de": {"nonsense": "x"}}', "de.'nonsense': not a short"),
+    ("--text", "text", "LANDING_TEXT", '{"de": {"thanks": "Danke %(price)s"}}',
+     "de.thanks: uses a placeholder the text doesn't have: price"),
+    ("--text", "text", "LANDING_TEXT", '{"de": {"button": ""}}', "de.button: must not be empty"),
+    ("--text", "text", "LANDING_TEXT", "{not json", "must be a table of languages"),
     ("--title", "title", "LANDING_TITLE", "two\nlines", "must not contain control characters"),
     ("--title", "title", "LANDING_TITLE", "x" * 201, "must be at most 200 characters"),
     ("--tagline", "tagline", "LANDING_TAGLINE", "a\u2028b", "must not contain control"),

@@ -33,7 +33,7 @@ def test_cached_fast_path_serves_the_same_page_with_a_fresh_token(client, app):
     first = client.get("/", headers={"Host": "coffee.test"})    # Flask renders, fills the cache
     second = client.get("/", headers={"Host": "coffee.test"})   # answered by the WSGI fast path
     assert app.extensions["landingpad.pages"].get(app.extensions["landingpad.sites"]
-                                                  .site_for_host("coffee.test")) is not None
+                                                  .site_for_host("coffee.test"), "en") is not None
     a, b = first.get_data(as_text=True), second.get_data(as_text=True)
     assert a.replace(token_of(a), "") == b.replace(token_of(b), "")
     drop = {"Content-Length"}
@@ -158,7 +158,7 @@ def test_page_cache_off_renders_every_time(app_config):
     for _ in range(2):
         assert client.get("/", headers={"Host": "coffee.test"}).status_code == 200
     site = app.extensions["landingpad.sites"].site_for_host("coffee.test")
-    assert app.extensions["landingpad.pages"].get(site) is None
+    assert app.extensions["landingpad.pages"].get(site, "en") is None
 
 
 def test_page_cache_is_bounded(app):
@@ -172,8 +172,8 @@ def test_page_cache_is_bounded(app):
         from landingpad.signup.views import render_landing
 
         for site in sites:
-            cache.get_or_build(site, render_landing)
-    assert cache.get(sites[0]) is None and cache.get(sites[2]) is not None
+            cache.get_or_build(site, "en", render_landing)
+    assert cache.get(sites[0], "en") is None and cache.get(sites[2], "en") is not None
 
 
 printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=60)

@@ -48,12 +48,12 @@ def test_thanks_page_and_double_optin_wording(client):
 # -- bad input: a clear message, a 4xx, nothing stored ------------------------------
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"email": "not-an-email"}, "An email address must have an @-sign."),
-    ({"email": "a@b"}, "The part after the @-sign is not valid."),
+    ({"email": "not-an-email"}, "An email address has one @ sign, like name@example.com."),
+    ({"email": "a@b"}, "The part after the @ sign is not a valid domain name."),
     ({"email": ""}, "Please enter your email address."),
-    ({"email": "x" * 245 + "@example.com"}, "longer than 254 characters"),
+    ({"email": "x" * 245 + "@example.com"}, "This address is too long."),
     ({"email": "a" * 65 + "@example.com"}, "too long"),
-    ({"interests": "Free money"}, "not a valid choice"),
+    ({"interests": "Free money"}, "Please choose only among the options shown."),
     ({"consent": None}, "Please tick the box"),
     ({"email": "alice@example.com\r\nBcc: x@example.com"}, "Line breaks and NUL"),
     ({"email": "alice@example.com\x00"}, "Line breaks and NUL"),
