@@ -126,6 +126,9 @@ def fetch_mailbox(processor: Processor, url: str, cafile: str = "",
     except (OSError, imaplib.IMAP4.abort) as exc:
         raise BounceSourceError(f"bounce mailbox {target.where()}: connection lost "
                                 f"({exc}); what was read is kept") from None
+    except imaplib.IMAP4.error as exc:  # e.g. a SEARCH answer over imaplib's line limit
+        raise BounceSourceError(f"bounce mailbox {target.where()}: the server's answer "
+                                f"can't be read ({_text(exc)}); what was read is kept") from None
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
