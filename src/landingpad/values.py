@@ -359,14 +359,37 @@ def base64url(value: Any) -> str:
 
 # -- webhooks and the welcome mail ---------------------------------------------------
 
+# IPv6 forms that carry an IPv4 address a router or the kernel may turn into it.
+_EMBEDDING = tuple(ipaddress.ip_network(n) for n in (
+    "64:ff9b::/96",   # NAT64, well-known prefix (RFC 6052)
+    "64:ff9b:1::/48",  # NAT64, local use (RFC 8215)
+    "::/96",          # IPv4-compatible (deprecated, still routed by some stacks)
+))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    # "::" and "::1" are in ::/96 too: they are judged as themselves.
+    if any(address in network for network in _EMBEDDING) and int(address) > 1:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why a webhook may not be sent to ``address`` (None: it may): only public unicast.
 
     Loopback, private, link-local (cloud metadata at 169.254.169.254), shared, reserved
     and multicast addresses reach this machine or its network, never a receiver.
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None:  # NAT64, 6to4, mapped, compatible: judged by the IPv4 inside
+            return refused_address(inner)
+        if address.is_site_local:
+            return "a private or reserved address"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:

@@ -3,6 +3,7 @@ in the language the app chooses for it, never another language's cached copy."""
 
 from __future__ import annotations
 
+import http.client
 import re
 import shutil
 
@@ -88,6 +89,28 @@ def test_the_micro_cache_never_serves_one_languages_page_to_another(stack):
         headers = {"Accept-Language": header} if header else {}
         status, got, body = request(stack.port, "GET", "/", "plain.test", headers=headers)
         assert lang_of(body) == "en" and got["vary"] == "Accept-Encoding"
+
+
+def raw_get(port: int, host: str, header_lines: list[tuple[str, str]]) -> bytes:
+    """GET / with these header lines as sent, repeats included (http.client allows it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", "/?dup=1", skip_host=True)
+    conn.putheader("Host", host)
+    for name, value in header_lines:
+        conn.putheader(name, value)
+    conn.endheaders()
+    body = conn.getresponse().read()
+    conn.close()
+    return body
+
+
+def test_a_repeated_accept_language_header_cant_poison_another_languages_copy(stack):
+    # nginx keys its cache on one copy of a repeated header: the app must answer from that
+    # same copy, or "de" then "ar" would store an Arabic page under German's key.
+    first = raw_get(stack.port, "world.test", [("Accept-Language", "de"),
+                                               ("Accept-Language", "ar")])
+    german = raw_get(stack.port, "world.test", [("Accept-Language", "de")])
+    assert lang_of(german) == "de" and lang_of(first) == lang_of(german)
 
 
 def test_german_japanese_and_arabic_pages_in_chromium(browser, stack):

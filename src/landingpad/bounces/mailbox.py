@@ -18,7 +18,7 @@ import mailbox
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -43,8 +43,8 @@ class ImapTarget:
     host: str
     port: int
     user: str
-    password: str
-    folder: str
+    password: str = field(repr=False)  # never in a traceback or a log line
+    folder: str = "INBOX"
 
     @classmethod
     def from_url(cls, url: str) -> ImapTarget:
@@ -53,8 +53,12 @@ class ImapTarget:
             # The setting's parser refuses these; a URL given another way gets the same.
             raise BounceSourceError("the bounce mailbox must be imaps://user:password@host/"
                                     "MAILBOX")
-        return cls(parts.hostname, parts.port or 993, unquote(parts.username or ""),
-                   unquote(parts.password), unquote(parts.path.strip("/")) or "INBOX")
+        user, password = unquote(parts.username or ""), unquote(parts.password)
+        folder = unquote(parts.path.strip("/")) or "INBOX"
+        if any(c in text for text in (user, password, folder) for c in "\r\n\0"):
+            # %0D%0A would end an IMAP command early and start another one.
+            raise BounceSourceError("the bounce mailbox URL has a line break or NUL in it")
+        return cls(parts.hostname, parts.port or 993, user, password, folder)
 
     def where(self) -> str:
         return f"{self.user}@{self.host}:{self.port}/{self.folder}"
@@ -122,6 +126,9 @@ def fetch_mailbox(processor: Processor, url: str, cafile: str = "",
     except (OSError, imaplib.IMAP4.abort) as exc:
         raise BounceSourceError(f"bounce mailbox {target.where()}: connection lost "
                                 f"({exc}); what was read is kept") from None
+    except imaplib.IMAP4.error as exc:  # e.g. a SEARCH answer over imaplib's line limit
+        raise BounceSourceError(f"bounce mailbox {target.where()}: the server's answer "
+                                f"can't be read ({_text(exc)}); what was read is kept") from None
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()

@@ -103,6 +103,11 @@ def _headers_of(part: email.message.Message) -> email.message.Message | None:
     return None
 
 
+# flufl.bounce's detectors read prose with regular expressions, some slow on crafted text
+# (~5 us a byte); an old MTA's prose bounce is a few KB, so larger mail isn't given to them.
+DETECT_MAX_BYTES = 256 * 1024
+
+
 def parse_report(raw: bytes) -> Parsed:
     """Read one report; never raises for a malformed message (it then finds less)."""
     message = email.message_from_bytes(raw)  # compat32: what flufl.bounce reads
@@ -138,7 +143,7 @@ def parse_report(raw: bytes) -> Parsed:
             or [Failure("", BounceKind.COMPLAINT.value)]  # redacted: the token says who
     elif dsn:
         parsed.failures = dsn
-    else:
+    elif len(raw) <= DETECT_MAX_BYTES:
         parsed.failures = _detected(message)
     return parsed
 

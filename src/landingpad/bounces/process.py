@@ -36,6 +36,9 @@ SOFT_LIMIT = 3                     # soft bounces of one address ...
 SOFT_WINDOW = timedelta(days=7)    # ... within this long: suppressed
 UNMATCHED_KEEP = timedelta(days=30)  # an unmatched report's bytes (may hold an address)
 MAX_REPORT_BYTES = 10 * 1024 * 1024  # larger is not a bounce; kept aside without its bytes
+# What an unmatched report keeps, to be looked at: its headers and the start of its body.
+# Anyone can mail the bounce address, so its junk must not fill the database.
+KEPT_BYTES = 64 * 1024
 BATCH = 100                        # reports per commit (and per mailbox flag update)
 BATCH_BYTES = 20 * 1024 * 1024     # ... or fewer, when they are this large together
 UNMATCHED = "unmatched"
@@ -180,7 +183,7 @@ class Processor:
                    reason: str, raw: bytes) -> Result:
         session.add(BounceReport(message_hash=digest, source=source, outcome=UNMATCHED,
                                  reason=reason, subject=parsed.subject or None,
-                                 raw=raw or None, received_at=utcnow()))
+                                 raw=raw[:KEPT_BYTES] or None, received_at=utcnow()))
         session.flush()  # a copy later in the same batch is then a duplicate
         return Result.UNMATCHED
 

@@ -18,7 +18,7 @@ from landingpad import ratelimit
 from landingpad.mail.address import normalise_email
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import send_after_response
-from landingpad.privacy.erasure import erase_bounce_copies, erase_mail_copies
+from landingpad.privacy.erasure import erase_mail_copies
 from landingpad.sites import Site, current_site, require_public_site
 from landingpad.storage import get_session
 from landingpad.storage.events import record_erasure
@@ -123,7 +123,6 @@ def data(token: str) -> Response | tuple[str, int]:
                                            Recipient.site == site.domain))
         record_erasure(db, [signup])
         db.delete(signup)
-        erase_bounce_copies(db, signup.email)
         db.commit()
         # The copies of mail to this address in the mail folder go too, as with `forget`.
         erase_mail_copies(Path(current_app.config["DATA_DIR"]) / "mail", signup.email)

@@ -34,12 +34,15 @@ def forget(session: Session, secret: str, email: str, mail_folder: Path) -> Forg
     """
     email = email.strip().lower()
     result = Forgotten()
+    # First: it reads every kept report, before this transaction starts writing (SQLite's
+    # write lock would be held meanwhile). Not on the visitor's own erasure: anyone can
+    # mail the bounce address, and that scan must not be one web request away.
+    result.bounce_reports = erase_bounce_copies(session, email)
     record_erasure(session, erasable(session, Signup.email == email))
     result.signups = session.execute(delete(Signup).where(Signup.email == email)).rowcount
     result.recipients = session.execute(
         delete(Recipient).where(Recipient.email == email)).rowcount
     ratelimit.forget_mail(email)
-    result.bounce_reports = erase_bounce_copies(session, email)
     suppress(session, secret, email, "forgotten")
     session.commit()
     result.mail_files = erase_mail_copies(mail_folder, email)

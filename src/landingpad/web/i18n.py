@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from babel.dates import format_date, format_time, get_datetime_format
 from babel.messages.mofile import write_mo
@@ -250,6 +251,9 @@ def language_links(site: Site, path: str | None = None) -> list[tuple[str, str, 
     here = current_lang()
     if path is None:
         path = request.path if has_request_context() else "/"
+    # The path is the visitor's (a 404 page's too): "//evil.example" or "/\\evil.example"
+    # would make the link leave the site. One leading slash, and the rest quoted.
+    path = "/" + quote(path.lstrip("/\\"), safe="/")
     return [(tag, native_name(tag), f"{path}?lang={tag}")
             for tag in site.languages if tag != here]
 

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from functools import partial
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -19,6 +20,7 @@ from landingpad.storage.engine import write_lock
 from landingpad.storage.models import Signup, Welcome
 from landingpad.storage.suppression import suppressed
 from landingpad.storage.types import utcnow
+from landingpad.web.i18n import use_language
 from landingpad.web.links import unsubscribe_token
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -33,8 +35,12 @@ def welcome_after_response(site: Site, signup_id: int) -> None:
         send_after_response(partial(welcome_message, site, signup_id), "welcome mail")
 
 
-def subject_of(site: Site) -> str:
-    return site.welcome_subject or f"Welcome to {site.title}"
+def subject_of(site: Site, lang: str) -> str:
+    """The owner's subject, else "Welcome to TITLE" in the visitor's language."""
+    if site.welcome_subject:
+        return site.welcome_subject
+    with use_language(site, lang):
+        return gettext("Welcome to %(title)s", title=site.title)
 
 
 def welcome_message(site: Site, signup_id: int) -> EmailMessage | None:
@@ -64,9 +70,12 @@ def welcome_message(site: Site, signup_id: int) -> EmailMessage | None:
     if not taken:
         return None  # welcomed before
     config = current_app.config
+    # The visitor's language (the page they signed up on), as the confirmation mail's.
+    lang = signup.lang if signup.lang in site.languages else site.default_lang
     url = (f"{config['PUBLIC_SCHEME']}://{site.domain}/unsubscribe/"
-           f"{unsubscribe_token(signup.id, signup.link_key)}")
-    subject = subject_of(site)
-    text, html = render_email(site, subject, site.welcome, url)
+           f"{unsubscribe_token(signup.id, signup.link_key)}"
+           + (f"?lang={lang}" if site.multilingual else ""))
+    subject = subject_of(site, lang)
+    text, html = render_email(site, subject, site.welcome, url, lang)
     return build_message(site, signup.email, subject, text, html,
                          f"<welcome-{uuid.uuid4().hex}@{site.domain}>", url)

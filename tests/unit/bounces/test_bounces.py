@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from landingpad.announce import send_announcement
 from landingpad.announce.template import message_id
 from landingpad.bounces import Processor, announcement_rates
+from landingpad.bounces.process import KEPT_BYTES
 from landingpad.mail.verp import read_token, token_of
 from landingpad.storage import session_factory
 from landingpad.storage.models import (
@@ -217,6 +218,15 @@ def test_files_that_arent_mail_are_refused_and_nothing_is_imported(
     assert "5 reports read: 1 hard, 3 soft, 1 duplicate" in result.output
     assert _suppressed(bounce_app, HARD, SOFT) == {HARD, SOFT}
     assert "4 reports read: 4 duplicate" in bounces_cli("import", str(good), str(mbox)).output
+
+
+def test_an_unmatched_report_keeps_only_the_start_of_its_bytes(bounce_app):
+    # Anyone can mail the bounce address: what is kept aside must stay small.
+    junk = b"From: x@remote.test\r\nSubject: junk\r\n\r\n" + b"x" * (3 * KEPT_BYTES)
+    assert Processor(bounce_app).process(junk, "file") == "unmatched"
+    with session_factory(bounce_app)() as session:
+        kept = session.scalar(sa.select(BounceReport.raw))
+    assert kept == junk[:KEPT_BYTES]
 
 
 def test_a_report_is_processed_once_even_by_two_readers(bounce_app, dsns):

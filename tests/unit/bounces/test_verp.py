@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from landingpad.bounces.mailbox import BounceSourceError, ImapTarget
 from landingpad.mail.message import build_message
 from landingpad.mail.outbox import get_outbox
 from landingpad.mail.verp import make_token, read_token, token_of, verp_sender
@@ -70,3 +71,12 @@ def test_the_bounce_settings_refuse_what_cant_work_without_quoting_the_password(
         with pytest.raises(SettingsError) as caught:
             load(environ={"LANDINGPAD_BOUNCE_IMAP_URL": bad})
         assert "pw-1234" not in str(caught.value) and "value not shown" in str(caught.value)
+
+
+def test_the_mailbox_url_keeps_its_password_out_of_reprs_and_refuses_line_breaks():
+    target = ImapTarget.from_url("imaps://bounces:pw-5678@imap.example.test/Bounces")
+    assert target.folder == "Bounces" and "pw-5678" not in repr(target)
+    for bad in ("imaps://u:pw@h/INBOX%0D%0AA1%20DELETE%20INBOX", "imaps://u:p%0Aw@h/INBOX",
+                "imaps://u%00:pw@h/INBOX"):
+        with pytest.raises(BounceSourceError, match="line break or NUL"):
+            ImapTarget.from_url(bad)

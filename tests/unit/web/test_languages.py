@@ -264,6 +264,17 @@ def test_a_lang_link_wins_over_the_browser_and_a_page_links_the_other_languages(
     assert '<html lang="de">' in unknown.get_data(as_text=True)
 
 
+def test_a_404_pages_language_links_stay_on_the_site(app):
+    # The visitor writes the path: "/\\evil.example" would be a link to //evil.example.
+    client = app.test_client()
+    for path in ("/\\evil.example/x", "//evil.example/x", "/%5Cevil.example"):
+        page = client.get(path, headers={"Host": SITE, "Accept-Language": "de"})
+        assert page.status_code == 404
+        links = re.findall(r'<a href="([^"]*)" hreflang=', page.get_data(as_text=True))
+        assert links and all(link.startswith("/") and link[1] not in "/\\"
+                             for link in links), links
+
+
 def test_a_site_in_one_language_is_in_it_whatever_the_browser_asks(app):
     response = app.test_client().get("/", headers={"Host": "hallo.test",
                                                    "Accept-Language": "fr, en"})

@@ -27,6 +27,12 @@ REFUSED = {
     "https://169.254.169.254/latest/meta-data": "link-local",
     "https://[fe80::1]/x": "link-local",
     "https://[fd00::1]/x": "private",
+    # IPv6 forms carrying an IPv4 address: judged by the address inside.
+    "https://[64:ff9b::a9fe:a9fe]/x": "link-local",  # NAT64 to 169.254.169.254
+    "https://[64:ff9b:1::a00:1]/x": "private",  # local-use NAT64 to 10.0.0.1
+    "https://[2002:7f00:1::1]/x": "loopback",  # 6to4 of 127.0.0.1
+    "https://[::127.0.0.1]/x": "loopback",  # IPv4-compatible
+    "https://[fec0::1]/x": "private",  # site-local
     "https://224.0.0.1/x": "multicast",
     "https://0.0.0.0/x": "reserved",
     "https://user:pw@hooks.example.com/x": "no user",
@@ -48,6 +54,10 @@ def test_good_endpoints_pass():
         "https://hooks.example.com/a?t=1", "https://8.8.8.8:8443/b")
     assert webhook_urls(["https://a.example/x", "https://a.example/x"]) == (
         "https://a.example/x",)
+    # Public IPv4 inside NAT64 and 6to4 forms, and plain public IPv6: allowed.
+    for url in ("https://[64:ff9b::808:808]/x", "https://[2002:808:808::1]/x",
+                "https://[2606:4700::1111]/x"):
+        assert webhook_urls(url) == (url,)
 
 
 def test_a_bad_setting_stops_the_load_naming_the_variable(tmp_path: Path):

@@ -27,6 +27,12 @@ LANDING_WELCOME_SUBJECT = "You're in"
 
 [sites."plain.test"]
 LANDING_TITLE = "Plain"
+
+[sites."kaffee.test"]
+LANDING_TITLE = "Kaffeeklub"
+LANDING_LANG = "en"
+LANDING_LANGS = ["en", "de"]
+LANDING_WELCOME = "Danke!"
 '''
 
 
@@ -43,10 +49,10 @@ def app(app_sending_to, data_dir, sink):
     return app_sending_to(sink.port)
 
 
-def sign_up(app, host: str, email: str) -> None:
+def sign_up(app, host: str, email: str, query: str = "") -> None:
     token = app.extensions["landingpad.tokens"].issue(host, now=time.time() - 5)
     response = app.test_client().post(
-        "/signup", data={"email": email, "consent": "y", "token": token},
+        "/signup" + query, data={"email": email, "consent": "y", "token": token},
         headers={"Host": host}, buffered=True)  # closed at once: the after-response mail went
     assert response.status_code == 303
 
@@ -71,6 +77,16 @@ def test_single_opt_in_welcomes_once_with_unsubscribe_headers(app, sink):
                                       data="List-Unsubscribe=One-Click",
                                       content_type="application/x-www-form-urlencoded")
     assert response.status_code == 200
+
+
+def test_the_welcome_is_in_the_language_the_visitor_signed_up_in(app, sink):
+    sign_up(app, "kaffee.test", "karl@example.com", "?lang=de")
+    [mail] = to(sink, "karl@example.com")
+    assert mail["Subject"] == "Willkommen bei Kaffeeklub"
+    assert mail["List-Unsubscribe"].endswith("?lang=de>")
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    assert "Danke!" in text.get_payload(decode=True).decode()
+    assert "Abmelden:" in text.get_payload(decode=True).decode()  # the footer in German
 
 
 def test_double_opt_in_welcomes_only_after_confirming_and_once(app, sink):
