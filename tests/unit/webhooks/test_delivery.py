@@ -37,6 +37,11 @@ def wait_until(check, what: str) -> None:
         time.sleep(0.02)
 
 
+def all_delivered(app) -> bool:
+    with session_factory(app)() as session:
+        return set(session.scalars(select(Delivery.state))) == {"delivered"}
+
+
 def hook_env(cli_env: dict, hooks) -> dict:
     return {**cli_env, "LANDINGPAD_WEBHOOK_URLS": hooks.url("/hook?token=s3cr3t-path"),
             "LANDINGPAD_WEBHOOK_ALLOW_PRIVATE": "true",
@@ -127,6 +132,8 @@ def test_every_event_arrives_signed_despite_failures_and_a_kill_9(
             try:
                 wait_until(lambda: {r.headers["webhook-id"] for r in hooks.accepted()}
                            >= expected, "every event accepted")
+                # The receiver answers before the deliverer commits: wait for the commits.
+                wait_until(lambda: all_delivered(app), "every delivery recorded")
             finally:
                 second.stopping.set()
                 running.join(GUARD)
