@@ -32,6 +32,7 @@ class Receiver:
         self.hanging = threading.Event()  # set when a hang begins
         self.gate = threading.Event()  # cleared: requests wait (up to a minute) to be answered
         self.gate.set()
+        self.busy = 0  # connections accepted whose handler hasn't finished
         receiver = self
 
         class Handler(QuietHandler):
@@ -68,9 +69,24 @@ class Receiver:
                 with contextlib.suppress(OSError):  # the client may stop reading: fine
                     self.wfile.write(payload)
 
+        class Server(LoopbackServer):
+            # Counted from accept to the handler thread's end, so a test can wait until
+            # no request of a killed client can still be read (and take a planned answer).
+            def verify_request(self, request, client_address) -> bool:
+                with receiver.lock:
+                    receiver.busy += 1
+                return True
+
+            def shutdown_request(self, request) -> None:
+                try:
+                    super().shutdown_request(request)
+                finally:
+                    with receiver.lock:
+                        receiver.busy -= 1
+
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self.server = LoopbackServer(("127.0.0.1", free_port()), Handler)
+        self.server = Server(("127.0.0.1", free_port()), Handler)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
                                                  do_handshake_on_connect=False)
         self.port = self.server.server_address[1]
