@@ -43,7 +43,11 @@ class Receiver:
                 super().setup()
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                if len(body) != length:  # the client died mid-request: nothing was delivered
+                    self.close_connection = True
+                    return
                 with receiver.lock:
                     answer = receiver.plan.popleft() if receiver.plan else "ok"
                     receiver.received.append(Received(

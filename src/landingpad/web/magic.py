@@ -94,12 +94,15 @@ class EnvironGuard:
             found.setdefault(name, value)  # getenv() returns the first
         return found
 
-    def _fingerprint(self) -> tuple[int | None, bytes]:
+    def _fingerprint(self) -> tuple[int | None, bytes, ctypes.Array]:
         address = self._environ.value
         # The array's pointers, one past the end: a new variable replaces the NULL
         # there, a changed one its pointer; a grown array may also move.
-        count = len(self._entries()) + 1
-        return address, ctypes.string_at(address, count * ctypes.sizeof(ctypes.c_void_p))
+        size = (len(self._entries()) + 1) * ctypes.sizeof(ctypes.c_void_p)
+        # A view of those bytes, made once: reading it is a memcpy, where string_at is a
+        # foreign call per check (0.14 against 0.78 us; it runs twice per request).
+        view = (ctypes.c_char * size).from_address(address)
+        return address, view.raw, view
 
     def _wanted(self) -> dict[bytes, bytes]:
         wanted = dict(self._loaded)
@@ -114,9 +117,9 @@ class EnvironGuard:
 
     def check(self) -> int:
         """Put back what changed behind Python's back; how many variables that was."""
-        address, pointers = self._mark
-        if self._environ.value == address and ctypes.string_at(address, len(pointers)) == \
-                pointers:
+        address, pointers, view = self._mark
+        # The view is read only while the array is still at its address (not freed).
+        if self._environ.value == address and view.raw == pointers:
             return 0
         wanted, current = self._wanted(), self._read()
         changed = 0
