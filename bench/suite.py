@@ -123,9 +123,10 @@ class Bench:
         if not self.nginx:
             raise SystemExit("nginx not found: apt-get install nginx-light")
 
-    def stack(self, cache_seconds: int, module: str | None = None) -> Stack:
-        options = DeployOptions(deploy_dir=str(self.data / "deploy"), data_dir=str(self.data),
-                                listen=f"127.0.0.1:{self.port}", processes=2,
+    def stack(self, cache_seconds: int, module: str | None = None, port: int | None = None,
+              name: str = "deploy") -> Stack:
+        options = DeployOptions(deploy_dir=str(self.data / name), data_dir=str(self.data),
+                                listen=f"127.0.0.1:{port or self.port}", processes=2,
                                 cache_seconds=cache_seconds, signup_rate="1000000r/s",
                                 signup_burst=100000,
                                 sites_file=str(self.data / "sites.toml"))
@@ -178,21 +179,39 @@ class Bench:
             return r
 
         self.run(self.stack(cache_seconds=1), landingpad_cached)
-        log("landing page, app path (cache off)")
-        r["app_rps"] = self.run(self.stack(0), lambda: self.load("/"))["rps"]
-        log("bare WSGI callable, same bytes")
-        r["bare_wsgi_rps"] = self.run(self.stack(0, "bench.bare_wsgi:app"),
-                                      lambda: self.load("/"))["rps"]
-
-        def naive() -> dict:
-            log("seed's naive view")
-            r["naive_rps"] = self.load("/")["rps"]
-            log("seed-style sign-up handler")
-            r["naive_signup_rps"] = self.load("/signup", self.signup_script("-", "naive"))["rps"]
-            return r
-
-        self.run(self.stack(0, "bench.naive_app:app"), naive)
+        r.update(self.app_path_figures())
+        naive = self.stack(0, "bench.naive_app:app")
+        log("seed-style sign-up handler")
+        r["naive_signup_rps"] = self.run(naive, lambda: self.load(
+            "/signup", self.signup_script("-", "naive")))["rps"]
         return r
+
+    def app_path_figures(self) -> dict[str, float]:
+        """GET / through the app (cache off), a bare WSGI callable and the naive view.
+
+        The three stacks run side by side (an idle one costs nothing) and are loaded in
+        turn, A B C C B A, each for half the load time: a drift of the machine's speed
+        during the run then weighs on all three alike, and each ratio compares loads
+        taken minutes apart no more.
+        """
+        sides = {"app_rps": (None, "deploy-app"), "bare_wsgi_rps": ("bench.bare_wsgi:app",
+                                                                    "deploy-bare"),
+                 "naive_rps": ("bench.naive_app:app", "deploy-naive")}
+        stacks: dict[str, tuple[Stack, int]] = {}
+        try:
+            for key, (module, name) in sides.items():
+                port = free_port()
+                stacks[key] = (self.stack(0, module, port=port, name=name), port)
+                wrk(port, "/", 1)  # warm up every worker and the caches
+            window = max(1, round(self.seconds / 2))
+            rates: dict[str, list[float]] = {key: [] for key in sides}
+            for key in [*sides, *reversed(sides)]:
+                log(f"GET / ({key.removesuffix('_rps')}), {window} s window")
+                rates[key].append(wrk(stacks[key][1], "/", window)["rps"])
+            return {key: statistics.fmean(values) for key, values in rates.items()}
+        finally:
+            for stack, _ in stacks.values():
+                stack.stop()
 
     def add_domain_under_load(self) -> dict[str, float]:
         log("domain add under load")
