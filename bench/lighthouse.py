@@ -86,6 +86,21 @@ def demo_stack(work: Path, sites: str = DEMO_SITES) -> Iterator[int]:
         stack.stop()
 
 
+def lighthouse_figures(work: Path, smoke: bool = False) -> dict[str, float]:
+    """bench/run's figure: the lowest performance score over the pages and presets
+    (--smoke: the landing page, mobile, only)."""
+    pages, presets = (PAGES[:1], PRESETS[:1]) if smoke else (PAGES, PRESETS)
+    folder = work / "lighthouse"
+    folder.mkdir()
+    with demo_stack(folder) as port:
+        results = run_lighthouse([f"http://coffee.localhost:{port}{path}" for path in pages],
+                                 presets, categories=("performance",))
+    for r in results:
+        print(f"  lighthouse {r['preset']} {r['url']}: performance {r['scores']['performance']}",
+              file=sys.stderr)
+    return {"lighthouse_performance": float(min(r["scores"]["performance"] for r in results))}
+
+
 def table(results: list[dict]) -> str:
     lines = ["| page | preset | " + " | ".join(CATEGORIES) + " |",
              "|---|---|" + "---|" * len(CATEGORIES)]

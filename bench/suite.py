@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from tests.servers import free_port, request  # noqa: E402
 
 from bench.bounces import bounce_figures  # noqa: E402
+from bench.lighthouse import lighthouse_figures  # noqa: E402
 from bench.nginx_memory import build, measure  # noqa: E402
 from bench.tls import tls_issue_figures, tls_nginx_figures  # noqa: E402
 from landingpad.deploy.nginx import find_nginx  # noqa: E402
@@ -39,7 +40,7 @@ KEYS = ("static_rps", "cached_rps", "app_rps", "bare_wsgi_rps", "naive_rps", "si
         "nginx_10k_domains_mb", "nginx_t_10k_s", "announce_mps", "announce_duplicates",
         "add_domain_live_s", "add_domain_failed", "tls_handshakes_rps",
         "tls_static_handshakes_rps", "tls_resumed_rps", "tls_static_resumed_rps",
-        "nginx_10k_certs_mb", "tls_issue_s", "bounces_per_s")
+        "nginx_10k_certs_mb", "tls_issue_s", "bounces_per_s", "lighthouse_performance")
 
 # Which keys each part of the suite measures (`--only` runs just the parts it needs).
 PARTS: dict[str, tuple[str, ...]] = {
@@ -53,6 +54,7 @@ PARTS: dict[str, tuple[str, ...]] = {
                   "tls_static_resumed_rps", "nginx_10k_certs_mb"),
     "tls_issue": ("tls_issue_s",),
     "bounces": ("bounces_per_s",),
+    "lighthouse": ("lighthouse_performance",),
 }
 assert sorted(k for keys in PARTS.values() for k in keys) == sorted(KEYS)
 
@@ -369,6 +371,8 @@ GOALS: list[tuple[str, str, Callable[[dict], bool]]] = [
      lambda r: r["tls_resumed_rps"] >= 0.9 * r["tls_static_resumed_rps"]),
     ("nginx_10k_certs_mb <= 10", "nginx_10k_certs_mb", lambda r: r["nginx_10k_certs_mb"] <= 10),
     ("tls_issue_s <= 1", "tls_issue_s", lambda r: r["tls_issue_s"] <= 1),
+    ("lighthouse_performance >= 95", "lighthouse_performance",
+     lambda r: r["lighthouse_performance"] >= 95),
 ]
 
 
@@ -451,6 +455,7 @@ def measure_once(work: Path, seconds: int, domains: int, smoke: bool,
             "tls_nginx": lambda: tls_nginx_figures(Path(tmp), domains, seconds, cache=work),
             "tls_issue": lambda: tls_issue_figures(Path(tmp), 3 if smoke else 10),
             "bounces": lambda: bounce_figures(Path(tmp), 300 if smoke else 2000),
+            "lighthouse": lambda: lighthouse_figures(Path(tmp), smoke),
         }
         results: dict = {}
         for part, produced in PARTS.items():
