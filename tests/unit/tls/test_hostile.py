@@ -80,7 +80,7 @@ def test_a_server_dripping_its_answer_gets_the_probe_deadline_not_one_per_byte(
     started = time.monotonic()
     with pytest.raises(ProbeFailed, match="does not answer"):
         Probe("evil.test", slow.port)._fetch("127.0.0.2", "t", "expected")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # a deadline per byte would be 20 s and more
 
 
 def test_a_hostile_answer_reaches_status_without_control_characters(dripper):
