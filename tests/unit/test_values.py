@@ -99,3 +99,54 @@ def test_setting_values_written_back_as_text_read_the_same(tmp_path):
 
     config = load(environ={"LANDINGPAD_DATA_DIR": str(tmp_path)})
     assert load(environ=as_environ(config)) == config
+
+
+RATE_CASES = [
+    "10/minute", "6/minute;100/day", "300 per 3 hours", "5 per hour", "1/second,2/minute|3/day",
+    "1 per 2 seconds", "1/minutes", "1/minutess", "1/fortnight", "", "x", "10", "10/",
+    "/minute", " 5 / Minute ", "1/MINUTE;", "1/minute:;2/day", "1/minute;;2/day", "1 per0 hour",
+    "1/0 hour", "1 PER 3 HOURS", "1perminute", "1/minute 2/day", "1/s", "2/ 7 days",
+    "3/year;4/months", "-1/minute", "1.5/minute",
+]
+
+
+@pytest.mark.parametrize("raw", RATE_CASES)
+def test_rates_are_read_as_the_limits_library_reads_them(raw):
+    """values.parse_rates checks a rate without importing limits; the limiter's items come
+    from it too, so it must accept and read exactly what limits.parse_many does."""
+    from limits import parse_many
+
+    try:
+        expected = [(i.amount, i.multiples, i.GRANULARITY.name) for i in parse_many(raw)]
+    except ValueError:
+        expected = None
+    try:
+        got = values.parse_rates(raw)
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+def test_the_limiter_builds_the_same_item_as_limits():
+    from limits import parse
+
+    from landingpad.ratelimit import _parsed
+
+    for raw in ("10/minute", "6/minute;100/day", "300 per 3 hours"):
+        assert _parsed(raw) == parse(raw)
+        assert _parsed(raw).get_expiry() == parse(raw).get_expiry()
+
+
+def test_checking_a_rate_setting_does_not_import_limits():
+    """`domain add` reads the install settings: a set LANDINGPAD_SIGNUP_RATE must not cost
+    the limits library's import (0.1-0.2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from landingpad.settings import load; "
+            "c = load(environ={'LANDINGPAD_SIGNUP_RATE': '6/minute;100/day', "
+            "'LANDINGPAD_PRIVACY_RATE': '5 per hour'}); assert c['SIGNUP_RATE'] != '10/minute'; "
+            "print('limits' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"

@@ -33,7 +33,8 @@ from functools import lru_cache
 from typing import Any
 
 from flask import Flask, current_app, request
-from limits import RateLimitItem, parse
+from limits import RateLimitItem
+from limits.limits import GRANULARITIES
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import HTTPException, TooManyRequests
@@ -41,6 +42,7 @@ from werkzeug.exceptions import HTTPException, TooManyRequests
 from landingpad import logs
 from landingpad.ratelimit import sqlite_storage  # noqa: F401 - registers landingpad+sqlite://
 from landingpad.sites import current_site
+from landingpad.values import parse_rates
 from landingpad.web.i18n import lazy_gettext
 
 log = logging.getLogger(__name__)
@@ -235,7 +237,10 @@ class RouteLimiter:
 
 @lru_cache(maxsize=64)
 def _parsed(rate: str) -> RateLimitItem:
-    return parse(rate)
+    # The setting was checked by values.rates; the same parser builds the item (its first
+    # rate, as limits.parse did).
+    amount, multiples, unit = parse_rates(rate)[0]
+    return GRANULARITIES[unit](amount, multiples)
 
 
 def init_app(app: Flask) -> RouteLimiter:

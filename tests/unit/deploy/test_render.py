@@ -21,14 +21,30 @@ EXPECTED_MAPS = '''\
 # landingpad: per-domain settings as maps, rendered from the sites file.
 # Values are percent-encoded (nginx has no escape for "$"); the app decodes them.
 map_hash_max_size 1024;
-map_hash_bucket_size 64;
+map_hash_bucket_size 128;
 
-map $host $landing_domain {
+# Which site a host is. A host and its www. twin share one line (deploy.render.site_entries):
+# the look-up is on the host without a leading "www.", and the line says which site each
+# spelling serves, "SITE" for both or "BARE|WWW" ("" for one that is not served).
+map $host $landingpad_host_key {
+    "~^www\\.(.+)$" $1;
+    default $host;
+}
+map $host $landingpad_www {
+    "~^www\\." 1;
+    default 0;
+}
+map $landingpad_host_key $landingpad_site {
     hostnames;
     default "";
-    bikes.example "bikes.example";
+    bikes.example "bikes.example|";
     coffee.example "coffee.example";
-    www.coffee.example "coffee.example";
+}
+map "$landingpad_www:$landingpad_site" $landing_domain {
+    "~^[01]:([^|]+)$" $1;
+    "~^0:([^|]*)\\|" $1;
+    "~^1:[^|]*\\|(.+)$" $1;
+    default "";
 }
 
 map $landing_domain $landing_title {

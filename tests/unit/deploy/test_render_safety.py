@@ -37,11 +37,11 @@ def test_a_domain_spelled_like_a_map_parameter_is_escaped_as_nginx_asks():
                                  for name in ("default", "include", "hostnames", "volatile",
                                               "coffee.example")), Path("sites.toml"))
     maps = render_maps(config)
-    assert maps.count('    default "";') == 1 + 1  # the real default of each map, no other
+    assert maps.count('    default "";') == 3  # the real default of each map, no other
     for name in ("default", "include", "hostnames", "volatile"):
-        assert f'    \\{name} "{name}";' in maps  # host -> site
+        assert f'    \\{name} "{name}|";' in maps  # host -> site (and no www. twin)
         assert f'    \\{name} "{name.title()}";' in maps  # site -> title
-    assert '    coffee.example "coffee.example";' in maps
+    assert '    coffee.example "coffee.example|";' in maps
 
 
 @pytest.mark.parametrize("host", ["a b.example", "a;b.example", "a{b", 'a"b', "$host", "a\\b",
