@@ -13,6 +13,7 @@ with the same words wherever it is typed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -121,8 +122,13 @@ def choice(*allowed: str) -> Callable[[Any], str]:
 def email(value: Any) -> str:
     """An email address in its normal form (syntax only, no DNS), or "" for none."""
     value = text(254)(value)
-    if not value:
-        return ""
+    return _normal_email(value) if value else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_email(value: str) -> str:
+    # Remembered: a sites file of thousands of domains names the same few owners'
+    # addresses again and again, and email-validator takes ~0.1 ms per address.
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:

@@ -148,6 +148,8 @@ def _check_new_certificate_paths(config: SitesConfig, old_text: str, sites_path:
     only nginx's user reads) is taken on trust; paths already in the file are not
     checked again, so a refresh never fails on a certificate the owner moved.
     """
+    if not config.tls:
+        return  # the usual case: no owner's certificates, and no second parse of the file
     try:
         old = parse_sites(old_text, sites_path).tls if old_text else {}
     except SitesFileError:
