@@ -223,24 +223,24 @@ class RouteLimiter:
         found = ROUTE_LIMITS.get(endpoint or "")
         if found is None:
             return
-        item = _parsed(current_app.config[found[0]])
         identifiers = (self.KEY_PREFIX, client_key(), endpoint)
-        if self.hit(item, *identifiers):
-            return
-        try:
-            reset = self.limiter.get_window_stats(item, *identifiers).reset_time
-            wait = max(1, int(reset - time.time()))
-        except Exception:
-            wait = 60
-        raise TooManyRequests(found[1], retry_after=wait)
+        for item in _parsed(current_app.config[found[0]]):  # "6/minute;100/day": each
+            if self.hit(item, *identifiers):
+                continue
+            try:
+                reset = self.limiter.get_window_stats(item, *identifiers).reset_time
+                wait = max(1, int(reset - time.time()))
+            except Exception:
+                wait = 60
+            raise TooManyRequests(found[1], retry_after=wait)
 
 
 @lru_cache(maxsize=64)
-def _parsed(rate: str) -> RateLimitItem:
-    # The setting was checked by values.rates; the same parser builds the item (its first
-    # rate, as limits.parse did).
-    amount, multiples, unit = parse_rates(rate)[0]
-    return GRANULARITIES[unit](amount, multiples)
+def _parsed(rate: str) -> tuple[RateLimitItem, ...]:
+    # The setting was checked by values.rates; the same parser builds the items, one per
+    # rate of a list such as "6/minute;100/day" (each one applies).
+    return tuple(GRANULARITIES[unit](amount, multiples)
+                 for amount, multiples, unit in parse_rates(rate))
 
 
 def init_app(app: Flask) -> RouteLimiter:
@@ -258,7 +258,8 @@ def _strategy() -> FixedWindowRateLimiter:
 def hit(rate: str, key: str) -> bool:
     """Count one event for ``key``; False when that goes over ``rate`` (fails open)."""
     try:
-        return _strategy().hit(_parsed(rate), key)
+        strategy = _strategy()
+        return all(strategy.hit(item, key) for item in _parsed(rate))
     except Exception:
         log.warning("rate-limit store unreachable: %s not counted", key.split(":")[0])
         return True
@@ -267,16 +268,20 @@ def hit(rate: str, key: str) -> bool:
 def wait_for(rate: str, key: str) -> int:
     """Seconds until ``key`` may count again under ``rate`` (0: now)."""
     try:
-        stats = _strategy().get_window_stats(_parsed(rate), key)
+        strategy = _strategy()
+        every = [strategy.get_window_stats(item, key) for item in _parsed(rate)]
     except Exception:
         log.warning("rate-limit store unreachable: %s not checked", key.split(":")[0])
         return 0
-    return 0 if stats.remaining > 0 else max(1, int(stats.reset_time - time.time()) + 1)
+    return max((max(1, int(stats.reset_time - time.time()) + 1)
+                for stats in every if stats.remaining <= 0), default=0)
 
 
 def clear(rate: str, key: str) -> None:
     try:
-        _strategy().clear(_parsed(rate), key)
+        strategy = _strategy()
+        for item in _parsed(rate):
+            strategy.clear(item, key)
     except Exception:
         log.warning("rate-limit store unreachable: %s not cleared", key.split(":")[0])
 

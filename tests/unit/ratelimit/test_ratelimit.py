@@ -48,6 +48,17 @@ def test_sign_ups_over_the_rate_get_a_styled_429_with_retry_after(client, send, 
     assert stored() == 3
 
 
+def test_every_rate_of_a_list_applies(app_config, send):
+    """"10/minute;2/hour": the second rate stops the third sign-up, though the first
+    would allow ten (only the first rate of a list used to count)."""
+    app = create_app({**app_config, "SIGNUP_RATE": "10/minute;2/hour"})
+    client = app.test_client()
+    assert [send(client) for _ in range(3)] == [303, 303, 429]
+    over = client.post("/signup", data={"email": "x@example.com", "consent": "y"},
+                       headers={"Host": "coffee.test"})
+    assert over.status_code == 429 and int(over.headers["Retry-After"]) > 60  # the hour's
+
+
 def test_each_site_and_each_client_count_alone(client, send):
     for _ in range(3):
         send(client)
