@@ -118,7 +118,10 @@ class Bench:
                     # measured) but never says no.
                     "LANDINGPAD_SIGNUP_RATE": "1000000000/minute",
                     "BENCH_PAGE": str(work / "page.html"),
-                    "BENCH_PAGE_HEADERS": str(work / "page-headers.json"), "PYTHONPATH": str(REPO)}
+                    "BENCH_PAGE_HEADERS": str(work / "page-headers.json"),
+                    # This checkout's landingpad first (a worktree's venv may hold another's
+                    # editable install), then the repo for bench.* modules.
+                    "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
         subprocess.run([str(Path(sys.executable).with_name("landingpad")), "db", "upgrade"],
                        env=self.env, check=True, capture_output=True)
         self.nginx = find_nginx()
@@ -126,7 +129,7 @@ class Bench:
             raise SystemExit("nginx not found: apt-get install nginx-light")
 
     def stack(self, cache_seconds: int, module: str | None = None, port: int | None = None,
-              name: str = "deploy") -> Stack:
+              name: str = "deploy", threads: int | None = None) -> Stack:
         options = DeployOptions(deploy_dir=str(self.data / name), data_dir=str(self.data),
                                 listen=f"127.0.0.1:{port or self.port}", processes=2,
                                 cache_seconds=cache_seconds, signup_rate="1000000r/s",
@@ -138,6 +141,10 @@ class Bench:
             ini = stack.deploy_dir / "uwsgi.ini"
             ini.write_text(ini.read_text().replace("module = landingpad.wsgi:app",
                                                    f"module = {module}\npythonpath = {REPO}"))
+        if threads is not None:  # the seed's own uWSGI settings for its baselines
+            ini = stack.deploy_dir / "uwsgi.ini"
+            ini.write_text(re.sub(r"(?m)^threads = \d+$", f"threads = {threads}",
+                                  ini.read_text()))
         stack.start()
         return stack
 
@@ -182,7 +189,10 @@ class Bench:
 
         self.run(self.stack(cache_seconds=1), landingpad_cached)
         r.update(self.app_path_figures())
-        naive = self.stack(0, "bench.naive_app:app")
+        # One thread per process, as the seed ran: its handler opens a rollback-journal
+        # database per request, and with landingpad's threads its writers sleep in
+        # SQLite's busy handler past wrk's 2 s timeout (a worse baseline, not a fair one).
+        naive = self.stack(0, "bench.naive_app:app", threads=1)
         log("seed-style sign-up handler")
         r["naive_signup_rps"] = self.run(naive, lambda: self.load(
             "/signup", self.signup_script("-", "naive")))["rps"]
@@ -203,7 +213,10 @@ class Bench:
         try:
             for key, (module, name) in sides.items():
                 port = free_port()
-                stacks[key] = (self.stack(0, module, port=port, name=name), port)
+                # The seed's view with the seed's settings (one thread), as for its sign-ups.
+                threads = 1 if key == "naive_rps" else None
+                stacks[key] = (self.stack(0, module, port=port, name=name, threads=threads),
+                               port)
                 wrk(port, "/", 1)  # warm up every worker and the caches
             window = max(1, round(self.seconds / 2))
             rates: dict[str, list[float]] = {key: [] for key in sides}

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
 from limits.storage import Storage
 
 from landingpad.files import create_private
+from landingpad.storage.engine import sqlite_write_lock
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS counters ("
            "key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID")
@@ -42,6 +44,8 @@ class SQLiteStorage(Storage):
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._incrs = 0
+        # One connection per process, shared by its threads: one statement at a time.
+        self._lock = threading.RLock()
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -61,32 +65,42 @@ class SQLiteStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        db = self._db()
-        (count,) = db.execute(_INCR, (key, amount, now + expiry, now)).fetchone()
-        self._incrs += 1
-        if self._incrs % _SWEEP_EVERY == 0:
-            db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
+        # Writers of all processes queue on a kernel lock, as the database's do: in
+        # SQLite's busy handler, every worker's sign-up on one counter slept 1 ms or
+        # more whenever two met (a lock convoy).
+        with self._lock, sqlite_write_lock(str(self.path)):
+            db = self._db()
+            (count,) = db.execute(_INCR, (key, amount, now + expiry, now)).fetchone()
+            self._incrs += 1
+            if self._incrs % _SWEEP_EVERY == 0:
+                db.execute("DELETE FROM counters WHERE expires <= ?", (now,))
         return count
 
     def get(self, key: str) -> int:
-        row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?",
-                                 (key, time.time())).fetchone()
+        with self._lock:
+            row = self._db().execute("SELECT count FROM counters WHERE key = ? AND expires > ?",
+                                     (key, time.time())).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        row = self._db().execute("SELECT expires FROM counters WHERE key = ? AND expires > ?",
-                                 (key, time.time())).fetchone()
+        with self._lock:
+            row = self._db().execute(
+                "SELECT expires FROM counters WHERE key = ? AND expires > ?",
+                (key, time.time())).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:
         try:
-            self._db().execute("SELECT 1").fetchone()
+            with self._lock:
+                self._db().execute("SELECT 1").fetchone()
         except sqlite3.Error:
             return False
         return True
 
     def reset(self) -> int | None:
-        return self._db().execute("DELETE FROM counters").rowcount
+        with self._lock:
+            return self._db().execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
-        self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        with self._lock:
+            self._db().execute("DELETE FROM counters WHERE key = ?", (key,))

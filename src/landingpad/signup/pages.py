@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,7 @@ class PageCache:
         self.size = size
         self.token_length = token_length
         self._pages: dict[tuple[Site, str], Page] = {}
+        self._lock = threading.Lock()
 
     def get(self, site: Site, lang: str) -> Page | None:
         return self._pages.get((site, lang))
@@ -136,9 +138,10 @@ class PageCache:
             page = build_page(site, render(site), self.token_length, lang)
             if self.size == 0:
                 return page  # cache off: every request renders
-            if len(self._pages) >= self.size:
-                self._pages.pop(next(iter(self._pages)))
-            self._pages[key] = page
+            with self._lock:  # a worker's threads may fill it at once
+                if len(self._pages) >= self.size:
+                    self._pages.pop(next(iter(self._pages)))
+                self._pages[key] = page
         return page
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -53,7 +54,18 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
                          max_overflow=max_overflow, pool_timeout=10, hide_parameters=True)
 
 
-_lock_files: dict[tuple[str, int], int] = {}
+class _WriteLock:
+    """A process's hold on one database's write lock: its descriptor for flock and a
+    thread lock, re-entrant (a nested write_lock in one thread takes flock once)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.threads = threading.RLock()
+        self.depth = 0  # changed only by the thread holding ``threads``
+
+
+_lock_files: dict[tuple[str, int], _WriteLock] = {}
+_lock_files_lock = threading.Lock()
 
 
 @contextmanager
@@ -63,26 +75,44 @@ def sqlite_write_lock(database: str) -> Iterator[None]:
     Without it, a uWSGI worker that finds the database locked sleeps in
     SQLite's busy handler (1, 2, 5, 10 ms...) instead of starting the moment the
     other commits: a lock convoy that ruins tail latency. flock wakes the
-    next writer at once and is released if its holder dies.
+    next writer at once and is released if its holder dies. flock does not
+    exclude threads of one process (they share the descriptor): a thread lock
+    queues those first (uWSGI threads, the outbox's background thread).
     """
     key = (database, os.getpid())  # a descriptor per process: never shared across fork
-    fd = _lock_files.get(key)
-    if fd is None:
-        fd = open_private(Path(f"{database}.writelock"), append=True)
-        _lock_files[key] = fd
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    held = _lock_files.get(key)
+    if held is None:
+        with _lock_files_lock:
+            held = _lock_files.get(key)
+            if held is None:
+                held = _lock_files[key] = _WriteLock(
+                    open_private(Path(f"{database}.writelock"), append=True))
+    with held.threads:
+        held.depth += 1
+        try:
+            if held.depth == 1:
+                fcntl.flock(held.fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                if held.depth == 1:
+                    fcntl.flock(held.fd, fcntl.LOCK_UN)
+        finally:
+            held.depth -= 1
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite engine (None: another database, or in memory)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return url.database
+    return None
 
 
 def write_lock(engine: Engine) -> AbstractContextManager[None]:
     """The lock a write transaction on this engine takes (SQLite files only)."""
-    url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return sqlite_write_lock(url.database)
-    return nullcontext()
+    database = sqlite_file(engine)
+    return sqlite_write_lock(database) if database else nullcontext()
 
 
 class EngineHolder:
@@ -99,6 +129,7 @@ class EngineHolder:
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
         self._pid = 0
+        self._lock = threading.Lock()
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -111,11 +142,13 @@ class EngineHolder:
     @property
     def engine(self) -> Engine:
         pid = os.getpid()
-        if self._engine is None:
-            self._engine = make_engine(self.url, **self.pool)
-        elif self._pid != pid:
-            self._engine.dispose(close=False)
-        self._pid = pid
+        if self._engine is None or self._pid != pid:
+            with self._lock:  # a worker's threads: one engine, one pool
+                if self._engine is None:
+                    self._engine = make_engine(self.url, **self.pool)
+                elif self._pid != pid:
+                    self._engine.dispose(close=False)
+                self._pid = pid
         return self._engine
 
     def dispose(self) -> None:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Boolean, Connection, Engine, Executable, bindparam, exists, null, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from landingpad.storage.engine import write_lock
+from landingpad.storage.engine import sqlite_file, write_lock
 from landingpad.storage.events import created_payload
 from landingpad.storage.models import ConsentText, Event, EventKind, Signup, Suppression
 from landingpad.storage.types import new_key, utcnow
@@ -217,19 +218,121 @@ def _driver_upsert(engine: Engine, params: dict, double_optin: bool) -> tuple:
     execution cost more than SQLite's own work. The statement, its bind processors
     and column defaults are SQLAlchemy's, so the row written is the same, and the
     execution still goes through the engine (its events, errors with parameters
-    hidden). The connection is taken before the write lock, so the lock is held for
-    the statement and the commit only.
+    hidden).
+
+    SQLite takes one writer at a time and each durable commit is an fsync: the
+    sign-ups of a process's threads share transactions (GroupCommit). PostgreSQL:
+    each its own transaction (its server flushes concurrent commits together).
     """
     statement = _driver_statement(engine)
+    event = _driver_statement(engine, "event")
     bound = _driver_params(statement, params)
-    with engine.connect() as connection, write_lock(engine):
+
+    def run(connection: Connection) -> tuple:
         row = tuple(connection.exec_driver_sql(statement.sql, bound).one())
         # A new row's event, in the same transaction (a repeat's inserts nothing).
-        event = _driver_statement(engine, "event")
         connection.exec_driver_sql(event.sql, _driver_params(event, _event_params(
             params, row[0], row[4], double_optin or bool(row[3]))))
+        return row
+
+    if sqlite_file(engine):
+        return group_commit(engine).submit(run)
+    with engine.connect() as connection:
+        row = run(connection)
         connection.commit()
     return row
+
+
+T = TypeVar("T")
+
+
+class _Pending(Generic[T]):
+    __slots__ = ("done", "error", "result", "work")
+
+    def __init__(self, work: Callable[[Connection], T]) -> None:
+        self.work = work
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class BatchFailed(Exception):
+    """Another write of this batch failed: the whole transaction was rolled back."""
+
+
+class GroupCommit:
+    """SQLite's group commit for the writes of this process's threads (the sign-ups).
+
+    SQLite takes one writer at a time, and a durable commit is an fsync. Threads
+    queue their work; whoever gets the commit lock first runs every queued piece in
+    one transaction with one commit (under the write lock, as every writer), and
+    each thread returns only once its own work's commit is on disk. A batch with
+    any error is rolled back whole and every piece of it raises (the failing one, or
+    the commit's leader, its own error; the others BatchFailed): nothing is
+    acknowledged that was not committed. With one thread per process, a batch is
+    one write, as before.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+
+    def submit(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a shared transaction; return its result once committed."""
+        pending = _Pending(work)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._commit_lock:
+            if not pending.done:  # nobody has committed it yet: lead the next batch
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._run(batch, pending)
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]
+
+    def _run(self, batch: list[_Pending], leader: _Pending) -> None:
+        failed: _Pending | None = None
+        try:
+            # The connection first, then the lock: the lock is held for the work only.
+            with self.engine.connect() as connection, write_lock(self.engine):
+                try:
+                    results = []
+                    for item in batch:
+                        failed = item
+                        results.append(item.work(connection))
+                    failed = None
+                    connection.commit()
+                except BaseException:
+                    connection.rollback()
+                    raise
+        except BaseException as exc:
+            own = failed or leader  # the work that failed, else the commit's leader
+            for item in batch:
+                if item is own:
+                    item.error = exc
+                else:
+                    item.error = BatchFailed("rolled back with another write of its batch")
+                    item.error.__cause__ = exc
+                item.done = True
+            return
+        for item, result in zip(batch, results, strict=True):
+            item.result, item.done = result, True
+
+
+_group_commits: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
+_group_commits_lock = threading.Lock()
+
+
+def group_commit(engine: Engine) -> GroupCommit:
+    """The one GroupCommit of this process for ``engine`` (a SQLite file)."""
+    found = _group_commits.get(engine)
+    if found is None:
+        with _group_commits_lock:
+            found = _group_commits.setdefault(engine, GroupCommit(engine))
+    return found
 
 
 def _upsert(engine: Engine, connection: Connection, params: dict,
