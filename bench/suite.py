@@ -291,7 +291,10 @@ class Bench:
         engine.dispose()
         landingpad = str(Path(sys.executable).with_name("landingpad"))
         result: dict[str, float] = {}
-        with Sink() as sink:
+        # A fast MTA's side of the exchange: PIPELINING offered (Postfix does), messages
+        # kept as bytes (parsing each one cost the in-process sink as much CPU as the
+        # sender spent on it: the figure measured the sink).
+        with Sink(pipelining=True, parse=False) as sink:
             env = {**self.env, "LANDINGPAD_MAIL_TRANSPORT": "smtp",
                    "LANDINGPAD_SMTP_HOST": "127.0.0.1", "LANDINGPAD_SMTP_PORT": str(sink.port)}
             log(f"announcement: {messages:,} messages to a local SMTP server")
@@ -300,7 +303,7 @@ class Bench:
             times = sink.handler.times
             result["announce_mps"] = round((len(times) - 1) / (times[-1] - times[0]), 1)
             log(f"announcement: {kills} kill -9s and restarts")
-            sink.handler.messages.clear()
+            sink.handler.raw.clear()
             rng = random.Random(7)
             for _ in range(kills):
                 proc = subprocess.Popen([landingpad, "announce", "send", str(ids[1]),

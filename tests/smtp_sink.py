@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import re
 import threading
 import time
 from collections import Counter
@@ -16,18 +17,35 @@ from tests.servers import free_port
 
 
 class SinkHandler:
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False, parse: bool = True) -> None:
+        self.pipelining = pipelining  # offer PIPELINING (RFC 2920), as Postfix does
+        # parse=False keeps the raw bytes only (the bench: parsing each message cost the
+        # sink about as much CPU as the sender's whole work for it).
+        self.parse = parse
         self.lock = threading.Lock()
         self.messages: list[Message] = []
         self.raw: list[bytes] = []
         self.times: list[float] = []
         self.temporary: Counter = Counter()   # address -> how many 451s to give first
         self.permanent: set[str] = set()      # addresses answered 550
+        self.refuse_rcpt: dict[str, str] = {}  # address -> its RCPT TO reply (4xx/5xx)
         self.drop_after_data: set[str] = set()  # take the message, then hang up
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
         self.peers: list[tuple[str, int]] = []  # the client's address: one per connection
         self.quits: list[tuple[str, int]] = []  # clients that said goodbye
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):
         with self.lock:
@@ -44,7 +62,8 @@ class SinkHandler:
                 return "451 4.3.0 Try again later"
             if rcpt in self.permanent:
                 return "550 5.1.1 No such user here"
-            self.messages.append(email.message_from_bytes(envelope.content))
+            if self.parse:
+                self.messages.append(email.message_from_bytes(envelope.content))
             self.raw.append(envelope.original_content or envelope.content)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.peers.append(tuple(session.peer))
@@ -58,12 +77,22 @@ class SinkHandler:
 
     def ids(self) -> list[str]:
         with self.lock:
-            return [str(m["Message-ID"]) for m in self.messages]
+            if self.parse:
+                return [str(m["Message-ID"]) for m in self.messages]
+            return [_message_id(raw) for raw in self.raw]
+
+
+def _message_id(raw: bytes) -> str:
+    """A raw message's Message-ID header (what email's parser gives, for our messages)."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    found = re.search(rb"(?im)^message-id:[ \t]*(.*(?:\r\n[ \t].*)*)", head)
+    return found.group(1).replace(b"\r\n", b"").strip().decode() if found else "None"
 
 
 class Sink:
-    def __init__(self, smtputf8: bool = False, idle_timeout: float = 300.0) -> None:
-        self.handler = SinkHandler()
+    def __init__(self, smtputf8: bool = False, idle_timeout: float = 300.0,
+                 pipelining: bool = False, parse: bool = True) -> None:
+        self.handler = SinkHandler(pipelining, parse)
         self.port = free_port()
         # smtputf8: offer SMTPUTF8 (RFC 6531), as most big providers do; off by default.
         # idle_timeout: hang up on a client silent this long (as servers do; RFC 5321's

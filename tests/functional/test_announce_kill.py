@@ -26,7 +26,9 @@ LANDINGPAD = str(Path(sys.executable).with_name("landingpad"))
 
 @pytest.fixture
 def sink():
-    with Sink() as running:
+    # PIPELINING offered, as Postfix does: kills land mid-envelope too (the unit tests
+    # cover the one-command-at-a-time exchange).
+    with Sink(pipelining=True) as running:
         yield running
 
 

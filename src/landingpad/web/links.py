@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -46,8 +47,15 @@ class Link:
 
 
 def _serializer(purpose: str) -> URLSafeSerializer:
+    return _serializer_for(purpose, current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=16)
+def _serializer_for(purpose: str, secret: str | bytes) -> URLSafeSerializer:
+    # Built once per purpose and secret: building one cost as much as signing with it
+    # (one per message of an announcement).
     kind = URLSafeSerializer if MAX_AGES[purpose] is None else URLSafeTimedSerializer
-    return kind(current_app.config["SECRET_KEY"], salt=f"landingpad.{purpose}")
+    return kind(secret, salt=f"landingpad.{purpose}")
 
 
 def make_token(purpose: str, signup_id: int, link_key: str) -> str:
