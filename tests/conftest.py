@@ -135,17 +135,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # migration revision (a test that migrates down or alters anything gets a new database).
 _PG_SHAPE = """
 SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
-  SELECT 'c:' || table_schema || '.' || table_name || '.' || column_name || ':' || data_type
-         || ':' || coalesce(column_default, '') || ':' || is_nullable AS x
-    FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+  SELECT 'c:' || c.oid::regclass || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod)
+         || ':' || a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS x
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relnamespace = 'public'::regnamespace
+  UNION ALL SELECT 'r:' || oid::regclass || ':' || relkind::text || ':' || relrowsecurity || ':'
+         || coalesce(relacl::text, '') FROM pg_class WHERE relnamespace = 'public'::regnamespace
   UNION ALL SELECT 'i:' || schemaname || '.' || indexdef FROM pg_indexes
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
   UNION ALL SELECT 'k:' || conrelid::regclass || ':' || conname || ':' || pg_get_constraintdef(oid)
     FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  UNION ALL SELECT 'w:' || oid::regclass || ':' || md5(pg_get_viewdef(oid)) FROM pg_class
+    WHERE relkind IN ('v', 'm') AND relnamespace = 'public'::regnamespace
   UNION ALL SELECT 'n:' || nspname FROM pg_namespace
-  UNION ALL SELECT 'f:' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-  UNION ALL SELECT 't:' || tgname FROM pg_trigger WHERE NOT tgisinternal
+    WHERE nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%'
+  UNION ALL SELECT 'f:' || proname || ':' || md5(pg_get_functiondef(oid)) FROM pg_proc
+    WHERE pronamespace = 'public'::regnamespace AND prokind IN ('f', 'p')
+  UNION ALL SELECT 't:' || pg_get_triggerdef(oid) || ':' || tgenabled::text FROM pg_trigger
+    WHERE NOT tgisinternal
+  UNION ALL SELECT 'p:' || polrelid::regclass || ':' || polname FROM pg_policy
+  UNION ALL SELECT 'e:' || extname FROM pg_extension
   UNION ALL SELECT 'y:' || typname FROM pg_type WHERE typnamespace = 'public'::regnamespace
+  UNION ALL SELECT 'q:' || seqrelid::regclass || ':' || seqstart || ':' || seqincrement
+    FROM pg_sequence
   UNION ALL SELECT 's:' || array_to_string(setconfig, ',') FROM pg_db_role_setting
     WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
   UNION ALL SELECT 'v:' || version_num FROM alembic_version
@@ -158,8 +171,8 @@ class PgDatabases:
 
     CREATE DATABASE costs about 0.4 s here whatever the strategy (800-odd tests run on
     PostgreSQL): a database a test leaves with the template's shape is emptied
-    (TRUNCATE, sequences restarted) and handed to the next test instead; any other is
-    dropped. The next test sees what a fresh clone holds: the schema, no rows.
+    (TRUNCATE, sequences restarted), renamed, and handed to the next test instead; any
+    other is dropped. The next test sees what a fresh clone holds: the schema, no rows.
     """
 
     def __init__(self, server: str, template: str) -> None:
@@ -186,15 +199,16 @@ class PgDatabases:
         return name
 
     def give_back(self, name: str) -> None:
-        with self.admin.connect() as conn:  # whatever the test left connected
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        with self.admin.connect() as conn:  # whatever the test left connected, gone
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                                  "WHERE datname = :name AND pid <> pg_backend_pid()"),
                          {"name": name})
         engine = sa.create_engine(self.server.format(db=name), poolclass=sa.pool.NullPool,
                                   isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
-                if conn.execute(sa.text("SELECT count(*) FROM pg_prepared_xacts")).scalar() \
+                if conn.execute(sa.text("SELECT count(*) FROM pg_prepared_xacts "
+                                        "WHERE database = current_database()")).scalar() \
                         or conn.execute(sa.text(_PG_SHAPE)).scalar_one() != self.shape:
                     raise LookupError(name)
                 # Only what the test wrote: TRUNCATE costs ~5 ms a table, most tests fill few.
@@ -209,13 +223,17 @@ class PgDatabases:
                         "SELECT quote_ident(sequencename) FROM pg_sequences "
                         "WHERE schemaname = 'public' AND last_value IS NOT NULL")).scalars():
                     conn.execute(sa.text(f"ALTER SEQUENCE {sequence} RESTART"))
+            engine.dispose()
+            # A new name: a straggler of the last test (a pool, a process) can't reach it.
+            fresh = f"t_{uuid.uuid4().hex[:12]}"
+            with self.admin.connect() as conn:
+                conn.execute(sa.text(f"ALTER DATABASE {name} RENAME TO {fresh}"))
         except (sa.exc.SQLAlchemyError, LookupError):
             engine.dispose()
             with self.admin.connect() as conn:
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             return
-        engine.dispose()
-        self.free.append(name)
+        self.free.append(fresh)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ class SinkHandler:
         self.temporary: Counter = Counter()   # address -> how many 451s to give first
         self.permanent: set[str] = set()      # addresses answered 550
         self.refuse_rcpt: dict[str, str] = {}  # address -> its RCPT TO reply (4xx/5xx)
+        self.busy = 0  # this many MAIL FROMs answered 421, then the server hangs up
         self.drop_after_data: set[str] = set()  # take the message, then hang up
         self.delay = 0.0  # seconds to wait before answering DATA (a slow server)
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
@@ -40,6 +41,15 @@ class SinkHandler:
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.busy > 0:  # Postfix's rate limits: "421", and the connection is closed
+            self.busy -= 1
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.7.0 Too much mail, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse_rcpt:

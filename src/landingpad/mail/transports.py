@@ -178,22 +178,31 @@ class SMTPTransport:
         """smtplib's sendmail() for one recipient, with ``before_data`` after DATA's 354
         and ``before_reply`` after the message's final dot; the envelope pipelined where
         the server offers it."""
-        smtp.ehlo_or_helo_if_needed()
-        if smtp.does_esmtp and smtp.has_extn("size"):
-            options = [*options, f"size={len(data)}"]
-        if smtp.has_extn("pipelining"):
-            self._envelope_pipelined(smtp, sender, recipient, options)
-        else:
-            code, reply = smtp.mail(sender, options)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, sender)
-            code, reply = smtp.rcpt(recipient)
-            if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-            smtp.putcmd("data")
-            code, reply = smtp.getreply()
-            if code != 354:
-                raise smtplib.SMTPDataError(code, reply)
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if smtp.does_esmtp and smtp.has_extn("size"):
+                options = [*options, f"size={len(data)}"]
+            if smtp.has_extn("pipelining"):
+                self._envelope_pipelined(smtp, sender, recipient, options)
+            else:
+                code, reply = smtp.mail(sender, options)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, reply, sender)
+                code, reply = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+                smtp.putcmd("data")
+                code, reply = smtp.getreply()
+                if code != 354:
+                    raise smtplib.SMTPDataError(code, reply)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused):
+            raise  # refusals: the server's reply says which kind (send_raw)
+        except OSError as exc:  # smtplib's other exceptions are OSErrors too
+            # Lost before DATA's 354 (a 421 and a hang-up, a restart): not a byte of the
+            # message was sent, so it is safe to send again later.
+            self.close()
+            raise DeliveryError(FailureKind.TEMPORARY,
+                                f"connection lost before the message: {exc!r}") from None
         try:
             if before_data is not None:
                 before_data()
@@ -226,12 +235,20 @@ class SMTPTransport:
             raise smtplib.SMTPException("a line break inside an SMTP command")  # as putcmd
         # One write: three small ones would wait on each other's ACK (Nagle).
         smtp.send("".join(f"{line}\r\n" for line in commands))
-        mail, rcpt, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+        replies: list[tuple[int, bytes]] = []
+        try:
+            for _ in range(3):
+                replies.append(smtp.getreply())
+        except smtplib.SMTPServerDisconnected:
+            # A refusal said before hanging up (421) is the answer; else the loss is.
+            if not any(code >= 400 for code, _ in replies):
+                raise
+            replies += [(421, b"connection closed")] * (3 - len(replies))
+        mail, rcpt, data = replies
         if data[0] == 354 and (mail[0] != 250 or rcpt[0] not in (250, 251)):
-            # A server that opens DATA for a refused envelope: an empty message, which
-            # has no recipient to go to, ends it (RFC 2920 says it should have said 503).
-            smtp.send(b".\r\n")
-            smtp.getreply()
+            # A server that opens DATA for a refused envelope (RFC 2920 says 503): hang
+            # up rather than end it, or a lax one could deliver an empty message.
+            smtp.close()
         if mail[0] != 250:
             raise smtplib.SMTPSenderRefused(*mail, sender)
         if rcpt[0] not in (250, 251):

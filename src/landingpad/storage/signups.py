@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -267,14 +268,16 @@ class GroupCommit:
     queue their work; whoever gets the commit lock first runs every queued piece in
     one transaction with one commit (under the write lock, as every writer), and
     each thread returns only once its own work's commit is on disk. A batch with
-    any error is rolled back whole and every piece of it raises (the failing one, or
-    the commit's leader, its own error; the others BatchFailed): nothing is
+    a failing write is rolled back with the rest; it alone raises, and the others run
+    again in a new transaction. A failed commit (or an interrupted leader) fails the
+    whole batch (the leader its own error, the others BatchFailed): nothing is
     acknowledged that was not committed. With one thread per process, a batch is
     one write, as before.
     """
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # Weak: the registry below is keyed by the engine and must not keep it alive.
+        self.engine = weakref.ref(engine)
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
@@ -291,39 +294,58 @@ class GroupCommit:
                 self._run(batch, pending)
         if pending.error is not None:
             raise pending.error
+        if not pending.done:  # its leader died before saying: not known to be committed
+            raise BatchFailed("the batch's leader stopped before its commit was known")
         return pending.result  # type: ignore[return-value]
 
     def _run(self, batch: list[_Pending], leader: _Pending) -> None:
-        failed: _Pending | None = None
-        try:
-            # The connection first, then the lock: the lock is held for the work only.
-            with self.engine.connect() as connection, write_lock(self.engine):
-                try:
-                    results = []
-                    for item in batch:
-                        failed = item
-                        results.append(item.work(connection))
-                    failed = None
-                    connection.commit()
-                except BaseException:
-                    connection.rollback()
-                    raise
-        except BaseException as exc:
-            own = failed or leader  # the work that failed, else the commit's leader
-            for item in batch:
-                if item is own:
-                    item.error = exc
-                else:
-                    item.error = BatchFailed("rolled back with another write of its batch")
-                    item.error.__cause__ = exc
-                item.done = True
+        pending = list(batch)
+        while pending:
+            failed: _Pending | None = None
+            try:
+                # The connection first, then the lock: the lock is held for the work only.
+                with self.engine().connect() as connection, write_lock(self.engine()):
+                    try:
+                        results = []
+                        for item in pending:
+                            failed = item
+                            results.append(item.work(connection))
+                        failed = None
+                        connection.commit()
+                    except BaseException:
+                        connection.rollback()
+                        raise
+            except Exception as exc:
+                if failed is None:  # connecting or the commit failed: the whole batch
+                    self._fail(pending, leader, exc)
+                    return
+                # One write failed (rolled back with the rest): it alone fails, the
+                # others run again in a new transaction, so no sign-up fails for another.
+                failed.error, failed.done = exc, True
+                pending.remove(failed)
+                continue
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt: the leader's own
+                self._fail(pending, leader, exc)
+                return
+            for item, result in zip(pending, results, strict=True):
+                item.result, item.done = result, True
             return
-        for item, result in zip(batch, results, strict=True):
-            item.result, item.done = result, True
+
+    @staticmethod
+    def _fail(batch: list[_Pending], leader: _Pending, exc: BaseException) -> None:
+        for item in batch:
+            if item is leader:
+                item.error = exc
+            else:
+                item.error = BatchFailed("rolled back with another write of its batch")
+                item.error.__cause__ = exc
+            item.done = True
 
 
 _group_commits: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
 _group_commits_lock = threading.Lock()
+# A forked child (a uWSGI worker) starts with none: no queue or lock of its parent's.
+os.register_at_fork(after_in_child=_group_commits.clear)
 
 
 def group_commit(engine: Engine) -> GroupCommit:

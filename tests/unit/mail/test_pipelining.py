@@ -79,3 +79,19 @@ def test_a_non_ascii_address_is_pipelined_with_smtputf8():
                            before_data=lambda: None)
         transport.close()
     assert sink.handler.envelopes == [("hello@coffee.test", [address])]
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_421_and_a_hang_up_before_the_message_is_temporary_and_the_next_goes(pipelining):
+    with Sink(pipelining=pipelining) as sink:
+        sink.handler.busy = 1
+        transport = SMTPTransport("127.0.0.1", sink.port, timeout=5)
+        with pytest.raises(DeliveryError) as refused:
+            transport.send_raw("hello@coffee.test", "a@example.com", raw("a@example.com", 1),
+                               "<1@coffee.test>", before_data=lambda: None)
+        # Not a byte of the message went: safe to send again (never "unknown").
+        assert refused.value.kind == "temporary" and refused.value.reply.startswith("421")
+        transport.send_raw("hello@coffee.test", "a@example.com", raw("a@example.com", 1),
+                           "<1@coffee.test>")  # a new connection
+        transport.close()
+    assert sink.handler.envelopes == [("hello@coffee.test", ["a@example.com"])]

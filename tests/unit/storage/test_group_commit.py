@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from landingpad.storage.engine import make_engine
 from landingpad.storage.models import Event, Signup
-from landingpad.storage.signups import BatchFailed, group_commit, store_signup
+from landingpad.storage.signups import group_commit, store_signup
 
 HANG_GUARD = 60  # seconds: only to catch a hang
 
@@ -88,7 +88,7 @@ def test_concurrent_sign_ups_share_commits_and_return_after_their_own(engine):
 
 
 @pytest.mark.backends("sqlite")
-def test_a_failed_sign_up_rolls_back_its_batch_and_acknowledges_none_of_it(engine):
+def test_a_failed_sign_up_fails_alone_and_the_rest_of_its_batch_is_stored(engine):
     store(engine, "first@example.com")
     path = engine.url.database
     with engine.begin() as conn:  # a real SQLite failure for one address, mid-transaction
@@ -128,16 +128,15 @@ def test_a_failed_sign_up_rolls_back_its_batch_and_acknowledges_none_of_it(engin
     for t in (first, *queued):
         t.join(HANG_GUARD)
     assert outcomes["leader"] == "held"
-    # One batch held all three: the bad one raised its own error, the others that
-    # their batch was rolled back; none was stored, nor its event.
-    assert not isinstance(outcomes["bad@example.com"], BatchFailed)
+    # One batch held all three: the bad one raised its own error and left nothing; the
+    # others were rolled back with it, then stored again in a new transaction.
     assert isinstance(outcomes["bad@example.com"], sa.exc.DBAPIError)
-    assert isinstance(outcomes["good@example.com"], BatchFailed)
-    assert isinstance(outcomes["also@example.com"], BatchFailed)
-    assert committed_emails(path) == {"first@example.com"}
+    assert outcomes["good@example.com"].created and outcomes["also@example.com"].created
+    assert committed_emails(path) == {"first@example.com", "good@example.com",
+                                      "also@example.com"}
     with engine.connect() as conn:
-        assert conn.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
-    assert store(engine, "good@example.com").created  # the next batch works
+        assert conn.scalar(sa.select(sa.func.count()).select_from(Event)) == 3
+    assert store(engine, "next@example.com").created  # the next batch works
 
 
 @pytest.mark.backends("sqlite")
@@ -156,3 +155,45 @@ def test_a_failed_commit_acknowledges_nothing(engine):
         sa.event.remove(engine, "commit", full_disk)
     assert committed_emails(engine.url.database) == {"first@example.com"}
     assert store(engine, "a@example.com").id  # the next batch works
+
+
+@pytest.mark.backends("sqlite")
+def test_an_interrupted_leader_gets_its_own_interruption_and_its_batch_is_rolled_back(
+        engine):
+    store(engine, "first@example.com")
+    batcher = group_commit(engine)
+    outcomes = {}
+
+    def interrupted(connection):
+        connection.exec_driver_sql("DELETE FROM signups")  # rolled back, it must be
+        raise KeyboardInterrupt  # as a signal would, mid-batch
+
+    def leader():
+        try:
+            batcher.submit(interrupted)
+        except BaseException as exc:  # the outcome is what is checked
+            outcomes["leader"] = exc
+
+    thread = threading.Thread(target=leader)
+    thread.start()
+    thread.join(HANG_GUARD)
+    assert isinstance(outcomes["leader"], KeyboardInterrupt)
+    assert committed_emails(engine.url.database) == {"first@example.com"}
+
+
+@pytest.mark.backends("sqlite")
+def test_an_engine_thrown_away_is_not_kept_by_its_group_commit(database_url):
+    import gc
+    import weakref
+
+    from landingpad.storage import signups
+
+    engine = make_engine(database_url)
+    store(engine, "a@example.com")  # the consent text, stored on its own
+    store(engine, "b@example.com")  # through the engine's group commit
+    assert engine in signups._group_commits
+    gone = weakref.ref(engine)
+    engine.dispose()
+    del engine
+    gc.collect()
+    assert gone() is None

@@ -31,15 +31,25 @@ def counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def test_a_reused_database_is_empty_and_counts_from_one_again(pg_databases):
+def oid_of(pg_databases, name: str) -> int | None:
+    with pg_databases.admin.connect() as conn:
+        return conn.execute(sa.text("SELECT oid FROM pg_database WHERE datname = :n"),
+                            {"n": name}).scalar()
+
+
+def test_a_reused_database_is_empty_counts_from_one_again_and_has_a_new_name(pg_databases):
     name = pg_databases.take()
     url = pg_databases.server.format(db=name)
     first = sign_up(url, "a@example.com")
     assert sign_up(url, "b@example.com") == first + 1
+    database = oid_of(pg_databases, name)
     pg_databases.give_back(name)
 
     again = pg_databases.take()
-    assert again == name  # reused, not cloned
+    assert again != name and oid_of(pg_databases, again) == database  # the same, renamed
+    with pytest.raises(sa.exc.OperationalError):  # a straggler's old URL reaches nothing
+        counts(url)
+    url = pg_databases.server.format(db=again)
     assert counts(url) == {"signups": 0, "events": 0, "consent_texts": 0}
     assert sign_up(url, "c@example.com") == first
     pg_databases.give_back(again)
@@ -62,9 +72,10 @@ def test_a_database_whose_schema_changed_is_dropped(pg_databases):
 
 def test_a_connection_left_open_does_not_keep_the_database(pg_databases):
     name = pg_databases.take()
+    free = len(pg_databases.free)
     engine = sa.create_engine(pg_databases.server.format(db=name))
     conn = engine.connect()
     conn.execute(sa.text("SELECT 1"))  # held, as a killed server's connection would be
     pg_databases.give_back(name)
-    assert name in pg_databases.free
+    assert len(pg_databases.free) == free + 1  # emptied and kept, under a new name
     engine.dispose()
