@@ -14,10 +14,41 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _port_range() -> range:
+    """This test process's own ports: below Linux's ephemeral range (32768-60999), so no
+    client's source port takes one between our check and the server's bind, and split
+    between pytest-xdist's workers, so two workers never hand out the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (32000 - 20000) // max(count, 1)
+    return range(20000 + index * size, 20000 + (index + 1) * size)
+
+
+_PORTS = _port_range()
+_next_port = [_PORTS.start + int.from_bytes(os.urandom(2), "big") % len(_PORTS)]
+
+
+def free_port(consecutive: int = 1) -> int:
+    """A loopback port free right now (with ``consecutive - 1`` free ones after it),
+    not handed out before in this process until the range wraps."""
+    for _ in range(len(_PORTS)):
+        port = _next_port[0]
+        _next_port[0] = port + consecutive if port + 2 * consecutive <= _PORTS.stop \
+            else _PORTS.start
+        sockets = []
+        try:
+            for each in range(port, port + consecutive):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", each))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return port
+    raise RuntimeError(f"no free port in {_PORTS}")
 
 
 def wait_for_http(port: int, host: str = "localhost", timeout: float = 20.0,

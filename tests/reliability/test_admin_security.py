@@ -256,7 +256,7 @@ def test_serve_refuses_an_admin_port_it_cannot_honour(runner):
 
 @pytest.mark.parametrize("no_nginx", [False, True], ids=["nginx", "uwsgi-alone"])
 def test_demo_serves_the_admin_area_only_through_its_door(cli_env, data_dir, owner, no_nginx):
-    port = free_port()
+    port = free_port(consecutive=2)  # the demo's admin port is the next one
     env = {**os.environ, **cli_env, "LANDINGPAD_ADMIN_HOST": ADMIN,
            "LANDINGPAD_SITES": str(data_dir / "sites.toml")}
     landingpad = Path(sys.executable).with_name("landingpad")

@@ -118,6 +118,8 @@ def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
 @announce.command("send")
 @click.argument("announcement_id", type=int)
 @click.option("--rate", type=click.FloatRange(min=0.1), help="At most this many messages/s.")
+@click.option("--connections", type=click.IntRange(1, 16),
+              help="SMTP connections side by side (default: ANNOUNCE_CONNECTIONS, 4).")
 @click.option("--batch", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--retry-delay", default=60.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds before the first retry of a 4xx reply (doubles each time).")
@@ -125,8 +127,9 @@ def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
 @click.option("--force", is_flag=True,
               help="Send even when a site's DKIM or DMARC record is missing or wrong.")
 @pass_app
-def send(load_app: AppLoader, announcement_id: int, rate: float | None, batch: int,
-         retry_delay: float, progress: bool, force: bool) -> None:
+def send(load_app: AppLoader, announcement_id: int, rate: float | None,
+         connections: int | None, batch: int, retry_delay: float, progress: bool,
+         force: bool) -> None:
     """Send to every recipient not yet handled; safe to stop and run again.
 
     Nobody gets it twice: a message that may have reached the server when a
@@ -152,8 +155,9 @@ def send(load_app: AppLoader, announcement_id: int, rate: float | None, batch: i
             bar.update(0 if state == RecipientState.PENDING else 1)
 
     try:
-        outcome = send_announcement(app, announcement_id, rate=rate, batch=batch,
-                                    retry_delay=retry_delay, on_start=start, on_progress=step)
+        outcome = send_announcement(app, announcement_id, rate=rate, connections=connections,
+                                    batch=batch, retry_delay=retry_delay, on_start=start,
+                                    on_progress=step)
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

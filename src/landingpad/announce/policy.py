@@ -6,6 +6,7 @@ transport so they can be tested alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,23 +26,26 @@ class Pacer:
     """At most ``rate`` messages per second; no limit when ``rate`` is None or 0.
 
     A sender that fell behind (a slow server) doesn't burst to catch up: the next
-    slot is a whole interval after the later of the slot it had and now.
+    slot is a whole interval after the later of the slot it had and now. One pacer
+    may be shared by the threads of several connections: each call takes the next
+    slot under a lock, and sleeps outside it.
     """
 
     rate: float | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _next_at: float | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def wait(self) -> None:
         """Return when the next message may go."""
         if not self.rate:
             return
-        interval = 1.0 / self.rate
-        if self._next_at is None:
-            self._next_at = self.clock()
-        self.sleep(max(0.0, self._next_at - self.clock()))
-        self._next_at = max(self._next_at, self.clock()) + interval
+        with self._lock:
+            now = self.clock()
+            slot = now if self._next_at is None else max(self._next_at, now)
+            self._next_at = slot + 1.0 / self.rate
+        self.sleep(slot - now)
 
 
 @dataclass(frozen=True)

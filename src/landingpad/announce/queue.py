@@ -49,22 +49,32 @@ class Queue:
         return Recipient.announcement_id == self.announcement_id
 
     def recover(self, session: Session) -> int:
-        """Rows of dead senders: `claimed` back to pending, `sending` to unknown."""
-        rows = session.scalars(select(Recipient).where(
-            self._mine(),
-            Recipient.state.in_((RecipientState.CLAIMED, RecipientState.SENDING)))).all()
-        changed = 0
-        for row in rows:
-            if self.lease.holds(row.claimed_by) or alive(session, row.claimed_by):
-                continue
-            if row.state == RecipientState.SENDING:
-                row.state = RecipientState.UNKNOWN
-                row.last_error = "the sender stopped while handing this message over"
-            else:
-                row.state = RecipientState.PENDING
-            row.claimed_by = None
-            changed += 1
+        """Rows of dead senders: `claimed` back to pending, `sending` to unknown.
+
+        Each row changes only if it is still as it was read (another sender may
+        have recovered it, and claimed it, since), and all of it inside write():
+        a write begun outside the lock would hold SQLite's while another sender
+        holding ours waits for it.
+        """
         with self.write():
+            held = session.execute(select(Recipient.id, Recipient.state, Recipient.claimed_by)
+                                   .where(self._mine(), Recipient.state.in_(
+                                       (RecipientState.CLAIMED, RecipientState.SENDING)))).all()
+            changed = 0
+            for row_id, state, claimed_by in held:
+                if self.lease.holds(claimed_by) or alive(session, claimed_by):
+                    continue
+                values: dict[str, object] = {"state": RecipientState.PENDING,
+                                             "claimed_by": None}
+                if state == RecipientState.SENDING:
+                    values = {"state": RecipientState.UNKNOWN, "claimed_by": None,
+                              "last_error": "the sender stopped while handing this "
+                                            "message over"}
+                changed += session.execute(
+                    update(Recipient)
+                    .where(Recipient.id == row_id, Recipient.state == state,
+                           Recipient.claimed_by == claimed_by)
+                    .values(values).execution_options(synchronize_session=False)).rowcount
             # Stale leases: their senders are gone, and their rows were just taken over.
             drop_stale(session)
             self.lease.beat(session)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 
 from flask import Flask
 
+from landingpad.announce.policy import Pacer
 from landingpad.announce.recipients import materialise
 from landingpad.announce.sender import Sender
 from landingpad.announce.states import Outcome, counts
@@ -19,7 +22,7 @@ from landingpad.storage.models import Announcement, RecipientState
 
 
 def send_announcement(app: Flask, announcement_id: int, *,
-                      transport: Transport | None = None,
+                      transport: Transport | None = None, connections: int | None = None,
                       rate: float | None = None, batch: int = 20, retry_delay: float = 60.0,
                       max_attempts: int = 5,
                       on_start: Callable[[int, int], None] | None = None,
@@ -28,10 +31,17 @@ def send_announcement(app: Flask, announcement_id: int, *,
     yet handled. Safe to stop at any point (kill -9 included) and call again: nobody gets
     it twice.
 
+    ``connections`` SMTP connections send side by side (default: the
+    ANNOUNCE_CONNECTIONS setting), each a sender of its own on the shared queue, all
+    held to one ``rate`` together. A given ``transport`` is one connection.
     ``on_start(added, to_send)`` is told how many recipients this call listed and how
-    many rows are left to send; ``on_progress(state)`` the new state of each row handled.
-    Raises LookupError when there is no such announcement.
+    many rows are left to send; ``on_progress(state)`` the new state of each row handled
+    (one call at a time). Raises LookupError when there is no such announcement.
     """
+    if connections is None:
+        connections = 1 if transport is not None else app.config["ANNOUNCE_CONNECTIONS"]
+    if connections < 1 or (transport is not None and connections != 1):
+        raise ValueError("connections must be 1 or more, and 1 with a given transport")
     with app.app_context(), session_factory(app)() as session:
         announcement = session.get(Announcement, announcement_id)
         if announcement is None:
@@ -40,10 +50,58 @@ def send_announcement(app: Flask, announcement_id: int, *,
         todo = counts(session, announcement_id)
     if on_start is not None:
         on_start(added, todo[RecipientState.PENDING] + todo[RecipientState.CLAIMED])
+    progress = _one_at_a_time(on_progress) if on_progress and connections > 1 else on_progress
     with ExitStack() as stack:
-        if transport is None:  # the outbox's own, for this batch: signed like every mail
-            transport = stack.enter_context(get_outbox(app).batch())
-        sender = Sender(app, announcement_id, transport, rate=rate, batch=batch,
-                        retry_delay=retry_delay, max_attempts=max_attempts,
-                        on_progress=on_progress)
-        return sender.run()
+        # Each connection the outbox's own, for this run: signed like every mail.
+        transports = [transport] if transport is not None else [
+            stack.enter_context(get_outbox(app).batch()) for _ in range(connections)]
+        pacer, stop = Pacer(rate), threading.Event()
+        senders = [Sender(app, announcement_id, each, pacer=pacer, stop=stop, batch=batch,
+                          retry_delay=retry_delay, max_attempts=max_attempts,
+                          on_progress=progress) for each in transports]
+        if len(senders) == 1:
+            return senders[0].run()
+        return _side_by_side(senders, stop)
+
+
+def _side_by_side(senders: list[Sender], stop: threading.Event) -> Counter[Outcome]:
+    """Run each sender on a thread of its own. The first to fail (or Ctrl-C here) stops
+    the others cleanly: each ends the message it is handing over and gives back the rest
+    of its claim. Then that error is raised."""
+    errors: list[BaseException] = []
+
+    def run(sender: Sender) -> None:
+        # Ctrl-C is this caller's to hear (its handler runs in the main thread only): a
+        # SIGINT delivered to a sender's thread would cut its database or SMTP wait short.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            sender.run()
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(sender,), name=f"sender-{number}")
+               for number, sender in enumerate(senders, 1)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # Ctrl-C: only this thread hears it
+        stop.set()
+        for thread in threads:
+            thread.join()
+        raise
+    if errors:
+        raise errors[0]
+    return sum((sender.outcome for sender in senders), Counter())
+
+
+def _one_at_a_time(callback: Callable[[str], None]) -> Callable[[str], None]:
+    lock = threading.Lock()
+
+    def call(state: str) -> None:
+        with lock:
+            callback(state)
+
+    return call

@@ -2,9 +2,9 @@
 
 A sender claims a small batch (queue.py), then for each row commits `sending`,
 hands the message to the transport, and commits the outcome (journal.py). A
-sender that dies leaves at most one row in `sending`; the next sender turns it
-into `unknown` (never resent by itself) and puts the rest of the dead sender's
-claim back to `pending`.
+sender that dies leaves at most one row in `sending` (one per connection: see
+send.py); the next sender turns it into `unknown` (never resent by itself) and
+puts the rest of the dead sender's claim back to `pending`.
 
 One commit per message, and a message's time overlaps as much as that allows:
 the commit goes to disk while the envelope is exchanged (the message itself
@@ -15,7 +15,7 @@ Call it through send_announcement (send.py), which also takes the recipient list
 
 from __future__ import annotations
 
-import time
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import wait as wait_for
@@ -52,6 +52,8 @@ class Sender:
     on_progress: Callable[[str], None] | None = None  # a row's new state, after each row
     identity: str = field(default_factory=new_identity)
     sign: Sign | None = None  # the app's DKIM keys unless given
+    pacer: Pacer | None = None  # shared by the senders of one run; else one of ``rate``
+    stop: threading.Event = field(default_factory=threading.Event)  # set: stop cleanly
     outcome: Counter[Outcome] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -59,7 +61,8 @@ class Sender:
         self.lease = Lease(self.identity)
         self.queue = Queue(self.sessions.kw["bind"], self.announcement_id, self.lease)
         self.journal = Journal(self.lease, self.queue.write)
-        self.pacer = Pacer(self.rate)
+        if self.pacer is None:
+            self.pacer = Pacer(self.rate)
         self.retry = RetryPolicy(self.retry_delay, self.max_attempts)
         if self.sign is None:
             self.sign = get_outbox(self.app).signer.sign_as  # as every other mail
@@ -74,13 +77,13 @@ class Sender:
             messages = Messages(self.app, announcement, self.sign)
             self.queue.recover(session)
             try:
-                while True:
+                while not self.stop.is_set():
                     rows = self.queue.claim(session, self.batch)
                     if not rows:
                         wait = self.queue.next_due_in(session)
                         if wait is None:
                             break
-                        time.sleep(min(wait, MAX_IDLE_WAIT))
+                        self.stop.wait(min(wait, MAX_IDLE_WAIT))
                         continue
                     subscribed = still_subscribed(session, (r.signup_id for r in rows))
                     self._send_batch(session, messages, rows, subscribed)
@@ -106,6 +109,8 @@ class Sender:
 
         ready: Ready | BaseException = prepare(rows[0])
         for index, row in enumerate(rows):
+            if self.stop.is_set():
+                return  # the rest of the claim is given back (release)
             self.pacer.wait()
             if isinstance(ready, BaseException):
                 raise ready

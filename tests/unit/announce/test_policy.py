@@ -1,5 +1,6 @@
 """Pacing and retries: plain arithmetic over a clock, no database or server."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,6 +58,24 @@ def test_a_sender_that_fell_behind_does_not_burst_to_catch_up():
     pacer.wait()
     assert clock.slept == [0.0, 0.0, 0.1]
 
+
+
+def test_one_pacer_shared_by_several_connections_gives_each_call_its_own_slot():
+    slept: list[float] = []
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            slept.append(round(seconds, 6))
+
+    pacer = Pacer(4.0, clock=lambda: 100.0, sleep=sleep)  # the clock stands still
+    threads = [threading.Thread(target=pacer.wait) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # 4 per second over all of them, not 4 per second each.
+    assert sorted(slept) == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -89,6 +89,43 @@ def test_recovery_takes_over_only_what_dead_senders_held(app, session, rows):
     assert session.get(SenderLease, mine.lease.identity) is not None
 
 
+def test_a_recovery_never_takes_back_a_row_another_sender_recovered_and_claimed_meanwhile(
+        app, session, rows):
+    from landingpad.storage import session_factory
+
+    dead = dead_sender()
+    ident = rows("a@example.com", "b@example.com")
+    found = by_email(session, ident)
+    found["a@example.com"].state, found["a@example.com"].claimed_by = "claimed", dead
+    found["b@example.com"].state, found["b@example.com"].claimed_by = "sending", dead
+    session.commit()
+    slow, fast = queue(app, ident), queue(app, ident)
+    engine = session_factory(app).kw["bind"]
+    taken, once = [], []
+
+    def meanwhile(conn, cursor, statement, parameters, context, executemany):
+        # Right after the slow sender read the dead sender's rows, the fast one (another
+        # connection) recovers them and claims `a`.
+        if not once and statement.lstrip().upper().startswith("SELECT RECIPIENTS.ID"):
+            once.append(True)
+            with session_factory(app)() as other:
+                fast.recover(other)
+                taken.extend(r.email for r in fast.claim(other, 10))
+
+    import sqlalchemy as sa
+
+    sa.event.listen(engine, "after_cursor_execute", meanwhile)
+    try:
+        assert slow.recover(session) == 0  # both rows had changed since it read them
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", meanwhile)
+    assert taken == ["a@example.com"]
+    found = by_email(session, ident)
+    assert (found["a@example.com"].state, found["a@example.com"].claimed_by) == (
+        "claimed", fast.lease.identity)
+    assert (found["b@example.com"].state, found["b@example.com"].claimed_by) == ("unknown", None)
+
+
 def test_a_clean_stop_gives_back_what_it_did_not_start(app, session, rows):
     ident = rows("a@example.com", "b@example.com", "c@example.com")
     mine = queue(app, ident)
