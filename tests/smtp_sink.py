@@ -12,6 +12,7 @@ from collections import Counter
 from email.message import Message
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from tests.servers import free_port
 
@@ -35,6 +36,11 @@ class SinkHandler:
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) taken
         self.peers: list[tuple[str, int]] = []  # the client's address: one per connection
         self.quits: list[tuple[str, int]] = []  # clients that said goodbye
+        # More connections than this at once are greeted with 421 and closed, as
+        # Postfix's smtpd_client_connection_count_limit does.
+        self.max_connections: int | None = None
+        self.open_connections = 0
+        self.turned_away = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -99,6 +105,32 @@ def _message_id(raw: bytes) -> str:
     return found.group(1).replace(b"\r\n", b"").strip().decode() if found else "None"
 
 
+class _CountingSMTP(SMTP):
+    """aiosmtpd's server, turning away connections over the handler's max_connections."""
+
+    async def _handle_client(self) -> None:
+        handler = self.event_handler
+        with handler.lock:
+            handler.open_connections += 1
+            over = handler.max_connections is not None \
+                and handler.open_connections > handler.max_connections
+            handler.turned_away += over
+        try:
+            if over:
+                await self.push("421 4.7.0 Too many connections from your host")
+                self.transport.close()
+                return
+            await super()._handle_client()
+        finally:
+            with handler.lock:
+                handler.open_connections -= 1
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Sink:
     def __init__(self, smtputf8: bool = False, idle_timeout: float = 300.0,
                  pipelining: bool = False, parse: bool = True) -> None:
@@ -107,7 +139,7 @@ class Sink:
         # smtputf8: offer SMTPUTF8 (RFC 6531), as most big providers do; off by default.
         # idle_timeout: hang up on a client silent this long (as servers do; RFC 5321's
         # minimum is 5 minutes, aiosmtpd's default).
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port,
                                      enable_SMTPUTF8=smtputf8, timeout=idle_timeout)
 
     def __enter__(self) -> Sink:

@@ -97,7 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_TIMEOUT", 30.0, "Seconds before an SMTP operation gives up.", values.number(0)),
     Setting("ANNOUNCE_CONNECTIONS", 4,
             "SMTP connections an announcement is sent over side by side (`announce send "
-            "--connections` for one run).", values.whole(1, 16)),
+            "--connections` for one run).", values.whole(1, 8)),
     Setting("PUBLIC_SCHEME", "https", "Scheme of links in emails (unsubscribe, confirm).",
             values.choice("https", "http")),
     Setting("CONFIRM_MAX_AGE", 7 * 86400, "Seconds a double opt-in confirmation link stays valid.",

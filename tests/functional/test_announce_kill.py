@@ -128,7 +128,7 @@ def test_ctrl_c_stops_every_connection_after_its_message_and_gives_the_rest_back
     stopped = final_states(database_url)
     # Each connection ended the message it was handing over: none is unknown, sending
     # or still claimed; the rest went back to pending.
-    assert set(stopped) == {"sent", "pending"}, stopped
+    assert set(stopped) == {"sent", "pending"}, (stopped, output)
     assert stopped["sent"] == len(sink.handler.ids()) < count
     final = sender(cli_env, sink, ident, "--connections", "3")
     output = final.communicate(timeout=120)[0].decode()

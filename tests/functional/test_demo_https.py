@@ -45,6 +45,16 @@ class Demo:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def said(self, text: str, timeout: float = 30.0) -> bool:
+        """Whether the demo prints ``text`` within ``timeout`` s (its lines may come a
+        moment after what they report is already served)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def landingpad(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([LANDINGPAD, *args], env=self.env, capture_output=True,
                               text=True, timeout=60)
@@ -226,7 +236,7 @@ def test_local_ca_serves_every_localhost_site_and_a_domain_added_live(start_demo
     assert "Shop" in https_get(https_port, "shop.localhost", ca_file)[1]
     assert demo.nginx_pid() == nginx_pid
     assert request(port, "GET", "/", "shop.localhost")[0] == 301
-    assert "certificate from the demo CA: https://shop.localhost:" in demo.output()
+    assert demo.said("certificate from the demo CA: https://shop.localhost:"), demo.output()
 
     # SIGTERM: the demo stops nginx and uWSGI itself (the fixture checks none is left).
     stop_demo(demo)
@@ -260,7 +270,7 @@ def test_with_an_acme_directory_the_worker_in_the_demo_gets_certificates_from_it
     wait_for_https(https_port, "x.test", trust, timeout=90)  # against a hang only
     assert "X Test" in https_get(https_port, "x.test", trust)[1]
     assert demo.nginx_pid() == nginx_pid
-    assert f"certificate issued: https://x.test:{https_port}/" in demo.output()
+    assert demo.said(f"certificate issued: https://x.test:{https_port}/"), demo.output()
 
     status = demo.landingpad("tls", "status")
     assert status.returncode == 0, status.stderr

@@ -118,7 +118,7 @@ def test(load_app, announcement_id: int, to: str) -> None:  # noqa: ANN001
 @announce.command("send")
 @click.argument("announcement_id", type=int)
 @click.option("--rate", type=click.FloatRange(min=0.1), help="At most this many messages/s.")
-@click.option("--connections", type=click.IntRange(1, 16),
+@click.option("--connections", type=click.IntRange(1, 8),
               help="SMTP connections side by side (default: ANNOUNCE_CONNECTIONS, 4).")
 @click.option("--batch", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--retry-delay", default=60.0, show_default=True, type=click.FloatRange(min=0),

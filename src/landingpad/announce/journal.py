@@ -24,11 +24,18 @@ _RECIPIENTS = Recipient.__table__
 _updates: dict[frozenset[str], Update] = {}
 
 
+class LostClaim(RuntimeError):
+    """A row this sender held was taken over by another (which judged it dead): the
+    change is not written, and the message it was for is not sent."""
+
+
 def _update_of(columns: frozenset[str]) -> Update:
-    """A Core UPDATE of one recipient row's ``columns``, built once per set of columns."""
+    """A Core UPDATE of one recipient row's ``columns``, built once per set of columns,
+    that changes it only while this sender still holds it."""
     if columns not in _updates:
         _updates[columns] = update(_RECIPIENTS).where(
-            _RECIPIENTS.c.id == bindparam("row_id")).values(
+            _RECIPIENTS.c.id == bindparam("row_id"),
+            _RECIPIENTS.c.claimed_by == bindparam("holder")).values(
             {name: bindparam(name, type_=_RECIPIENTS.c[name].type) for name in columns})
     return _updates[columns]
 
@@ -52,14 +59,21 @@ class Journal:
         return len(self._staged)
 
     def commit(self, session: Session) -> None:
-        """Write what is staged, and renew the lease, in one transaction."""
+        """Write what is staged, and renew the lease, in one transaction. LostClaim (and
+        nothing written) if another sender took over a row meanwhile."""
         with self.write():
             self.lease.beat(session)
             if self._staged:
                 connection = session.connection()
+                holder = self.lease.identity
                 for row, values in self._staged:
-                    connection.execute(_update_of(frozenset(values)),
-                                       {"row_id": row.id, **values})
+                    written = connection.execute(_update_of(frozenset(values)),
+                                                 {"row_id": row.id, "holder": holder, **values})
+                    if written.rowcount != 1:
+                        session.rollback()
+                        self._staged = []
+                        raise LostClaim(f"recipient row {row.id} was taken over by another "
+                                        "sender (this one was judged dead): stopped")
                 self._staged = []
             session.commit()
 

@@ -101,6 +101,9 @@ class Queue:
                                 .values(state=RecipientState.CLAIMED,
                                         claimed_by=self.lease.identity)
                                 .execution_options(synchronize_session=False))
+            # Renewed here too: a sender waiting long for retries still claims (and is
+            # seen alive by senders on other hosts), though it commits no message.
+            self.lease.beat(session)
             session.commit()
         return list(session.scalars(select(Recipient).where(
             self._mine(), Recipient.state == RecipientState.CLAIMED,

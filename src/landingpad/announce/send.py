@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections import Counter
@@ -12,13 +13,15 @@ from flask import Flask
 
 from landingpad.announce.policy import Pacer
 from landingpad.announce.recipients import materialise
-from landingpad.announce.sender import Sender
+from landingpad.announce.sender import Crew, Sender
 from landingpad.announce.states import Outcome, counts
 from landingpad.mail.outbox import get_outbox
 from landingpad.mail.transports import Transport
 from landingpad.sites import get_registry
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement, RecipientState
+
+log = logging.getLogger(__name__)
 
 
 def send_announcement(app: Flask, announcement_id: int, *,
@@ -55,9 +58,11 @@ def send_announcement(app: Flask, announcement_id: int, *,
         # Each connection the outbox's own, for this run: signed like every mail.
         transports = [transport] if transport is not None else [
             stack.enter_context(get_outbox(app).batch()) for _ in range(connections)]
-        pacer, stop = Pacer(rate), threading.Event()
-        senders = [Sender(app, announcement_id, each, pacer=pacer, stop=stop, batch=batch,
-                          retry_delay=retry_delay, max_attempts=max_attempts,
+        stop = threading.Event()
+        pacer = Pacer(rate, sleep=stop.wait)  # a stop cuts a paced wait short
+        crew = Crew(len(transports)) if len(transports) > 1 else None
+        senders = [Sender(app, announcement_id, each, pacer=pacer, stop=stop, crew=crew,
+                          batch=batch, retry_delay=retry_delay, max_attempts=max_attempts,
                           on_progress=progress) for each in transports]
         if len(senders) == 1:
             return senders[0].run()
@@ -67,10 +72,15 @@ def send_announcement(app: Flask, announcement_id: int, *,
 def _side_by_side(senders: list[Sender], stop: threading.Event) -> Counter[Outcome]:
     """Run each sender on a thread of its own. The first to fail (or Ctrl-C here) stops
     the others cleanly: each ends the message it is handing over and gives back the rest
-    of its claim. Then that error is raised."""
+    of its claim. Then that error is raised.
+
+    The threads are waited for on events, not Thread.join: a Ctrl-C that interrupts
+    join() makes Python 3.11 take a running thread for stopped (bpo-45274's fix), and the
+    process would end under it, its rows still claimed.
+    """
     errors: list[BaseException] = []
 
-    def run(sender: Sender) -> None:
+    def run(sender: Sender, done: threading.Event) -> None:
         # Ctrl-C is this caller's to hear (its handler runs in the main thread only): a
         # SIGINT delivered to a sender's thread would cut its database or SMTP wait short.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -79,19 +89,31 @@ def _side_by_side(senders: list[Sender], stop: threading.Event) -> Counter[Outco
         except BaseException as exc:
             errors.append(exc)
             stop.set()
+        finally:
+            done.set()
 
-    threads = [threading.Thread(target=run, args=(sender,), name=f"sender-{number}")
-               for number, sender in enumerate(senders, 1)]
-    for thread in threads:
-        thread.start()
+    started: list[threading.Event] = []
+    interrupted = True
     try:
-        for thread in threads:
-            thread.join()
-    except BaseException:  # Ctrl-C: only this thread hears it
+        for number, sender in enumerate(senders, 1):
+            done = threading.Event()
+            threading.Thread(target=run, args=(sender, done), name=f"sender-{number}").start()
+            started.append(done)
+        for done in started:
+            done.wait()
+        interrupted = False
+    finally:  # Ctrl-C (only this thread hears it), or all done
         stop.set()
-        for thread in threads:
-            thread.join()
-        raise
+        # Every sender ends its message before the connections are closed (the caller's
+        # ExitStack): a second Ctrl-C doesn't cut that short.
+        for done in started:
+            while not done.is_set():
+                try:
+                    done.wait()
+                except KeyboardInterrupt:
+                    continue
+        for error in errors[0 if interrupted else 1:]:  # the first is raised, if nothing is
+            log.error("a sender of this announcement failed", exc_info=error)
     if errors:
         raise errors[0]
     return sum((sender.outcome for sender in senders), Counter())

@@ -15,6 +15,7 @@ Call it through send_announcement (send.py), which also takes the recipient list
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -32,12 +33,30 @@ from landingpad.announce.recipients import Subscribed, still_subscribed
 from landingpad.announce.states import Outcome
 from landingpad.announce.template import Messages, Ready, Sign
 from landingpad.mail.outbox import get_outbox
-from landingpad.mail.transports import DeliveryError, Transport
+from landingpad.mail.transports import ConnectFailed, DeliveryError, Transport
 from landingpad.storage import session_factory
 from landingpad.storage.models import Announcement, Recipient, RecipientState
 from landingpad.storage.types import utcnow
 
 MAX_IDLE_WAIT = 5.0  # longest sleep while only retries later are left (stays responsive)
+
+log = logging.getLogger(__name__)
+
+
+class Crew:
+    """The senders of one run, side by side: how many still have a connection."""
+
+    def __init__(self, size: int) -> None:
+        self._working = size
+        self._lock = threading.Lock()
+
+    def leave_unless_last(self) -> bool:
+        """Leave the crew, unless no other sender would be left (then stay and retry)."""
+        with self._lock:
+            if self._working > 1:
+                self._working -= 1
+                return True
+            return False
 
 
 @dataclass
@@ -54,7 +73,9 @@ class Sender:
     sign: Sign | None = None  # the app's DKIM keys unless given
     pacer: Pacer | None = None  # shared by the senders of one run; else one of ``rate``
     stop: threading.Event = field(default_factory=threading.Event)  # set: stop cleanly
+    crew: Crew | None = None  # the senders of this run, if more than one
     outcome: Counter[Outcome] = field(default_factory=Counter)
+    retired: bool = False  # its connection was refused while others still had theirs
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.app)
@@ -77,7 +98,7 @@ class Sender:
             messages = Messages(self.app, announcement, self.sign)
             self.queue.recover(session)
             try:
-                while not self.stop.is_set():
+                while not self.stop.is_set() and not self.retired:
                     rows = self.queue.claim(session, self.batch)
                     if not rows:
                         wait = self.queue.next_due_in(session)
@@ -111,7 +132,9 @@ class Sender:
         for index, row in enumerate(rows):
             if self.stop.is_set():
                 return  # the rest of the claim is given back (release)
-            self.pacer.wait()
+            self.pacer.wait()  # returns at once on stop (its sleep is stop.wait)
+            if self.stop.is_set():
+                return
             if isinstance(ready, BaseException):
                 raise ready
             upcoming = rows[index + 1] if index + 1 < len(rows) else None
@@ -128,6 +151,8 @@ class Sender:
             self._send_one(session, row, ready, ahead)
             if self.on_progress:
                 self.on_progress(row.state)
+            if self.retired:
+                return
             if upcoming is not None:
                 ready = built[0] if built else prepare(upcoming)
 
@@ -168,6 +193,16 @@ class Sender:
                                last_error="interrupted while handing this over")
             self.journal.commit(session)
             raise exc
+        if isinstance(exc, ConnectFailed) and self.crew is not None \
+                and self.crew.leave_unless_last():
+            # This connection was refused (a relay's limit on connections, say): nothing
+            # of the message went, so the row goes back as it was, for the others.
+            self.journal.stage(row, state=RecipientState.PENDING, claimed_by=None,
+                               attempts=row.attempts - 1)
+            self.retired = True
+            log.warning("one SMTP connection of this announcement was refused; the "
+                        "others go on: %s", exc.reply)
+            return
         decision = self.retry.after(exc, row.attempts)
         self.journal.stage(row, **decision.values())
         self.outcome[decision.outcome] += 1

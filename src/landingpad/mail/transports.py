@@ -36,6 +36,14 @@ class DeliveryError(Exception):
         super().__init__(f"{self.kind}: {reply}")
 
 
+class ConnectFailed(DeliveryError):
+    """No connection to send over (refused, a 421 greeting, a failed login): nothing of
+    any message went. Temporary."""
+
+    def __init__(self, reply: str) -> None:
+        super().__init__(FailureKind.TEMPORARY, reply)
+
+
 # Called once the server has taken the envelope and before the first byte of the message
 # (SMTP: after DATA's 354). If it raises, the message is not sent and the error propagates.
 BeforeData = Callable[[], object]
@@ -102,8 +110,7 @@ class SMTPTransport:
             if self.username:
                 smtp.login(self.username, self.password)
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(FailureKind.TEMPORARY,
-                                f"cannot connect to {self.host}:{self.port}: {exc}") from None
+            raise ConnectFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         return smtp
 
     def _connection(self) -> smtplib.SMTP:

@@ -23,8 +23,8 @@ def test_each_connection_takes_its_own_recipients_and_nobody_gets_two(smtp_app, 
     for i in range(24):
         add_signup(f"r{i:02d}@example.com")
     ident = announcement()
-    sink.handler.delay = 0.03  # a server that takes its time: every connection gets work
-    outcome = send_announcement(smtp_app, ident, connections=3, batch=4)
+    sink.handler.delay = 0.1  # a server that takes its time: every connection gets work
+    outcome = send_announcement(smtp_app, ident, connections=3, batch=2)
     assert outcome == Counter({Outcome.SENT: 24})
     received = [str(m["To"]) for m in sink.handler.messages]
     assert sorted(received) == [f"r{i:02d}@example.com" for i in range(24)]
@@ -72,11 +72,12 @@ def test_connections_share_one_rate(smtp_app, sink, add_signup, announcement, co
     for i in range(6):
         add_signup(f"r{i}@example.com")
     started = time.monotonic()
-    send_announcement(smtp_app, announcement(), rate=10, connections=connections)
+    send_announcement(smtp_app, announcement(), rate=10, connections=connections, batch=1)
     # 10/s over all connections: the 6th message is 0.5 s after the first (a lower
     # bound: it holds however slow the machine is).
     assert time.monotonic() - started >= 0.45
     assert len(sink.handler.messages) == 6
+    assert (len(set(sink.handler.peers)) > 1) == (connections > 1)  # all of them paced
 
 
 @pytest.mark.parametrize("connections", [0, -1, 2])
@@ -93,9 +94,54 @@ def test_bad_connection_counts_are_refused_before_anything_is_listed(
     assert sink.handler.messages == []
 
 
-@pytest.mark.parametrize("value", ["0", "17", "four", "2.5", "-3"])
-def test_the_setting_takes_1_to_16(value):
+@pytest.mark.parametrize("value", ["0", "9", "four", "2.5", "-3"])
+def test_the_setting_takes_1_to_8(value):
     with pytest.raises(SettingsError, match="LANDINGPAD_ANNOUNCE_CONNECTIONS"):
         load(environ={"LANDINGPAD_ANNOUNCE_CONNECTIONS": value})
     assert load(environ={})["ANNOUNCE_CONNECTIONS"] == 4
-    assert load(environ={"LANDINGPAD_ANNOUNCE_CONNECTIONS": " 16\n"})["ANNOUNCE_CONNECTIONS"] == 16
+    assert load(environ={"LANDINGPAD_ANNOUNCE_CONNECTIONS": " 8\n"})["ANNOUNCE_CONNECTIONS"] == 8
+
+
+def test_connections_a_relay_refuses_give_their_rows_back_and_the_others_send_them(
+        smtp_app, sink, add_signup, announcement):
+    for i in range(12):
+        add_signup(f"r{i:02d}@example.com")
+    ident = announcement()
+    sink.handler.max_connections = 2  # Postfix's per-client connection limit, say
+    sink.handler.delay = 0.05  # the first two are still busy when the others connect
+    outcome = send_announcement(smtp_app, ident, connections=4, batch=2)
+    assert outcome == Counter({Outcome.SENT: 12})
+    assert sink.handler.turned_away == 2
+    assert sorted(str(m["To"]) for m in sink.handler.messages) == [
+        f"r{i:02d}@example.com" for i in range(12)]
+    with session_factory(smtp_app)() as session:
+        rows = session.execute(select(Recipient.state, Recipient.attempts).where(
+            Recipient.announcement_id == ident)).all()
+    # No attempt was spent on a refused connection.
+    assert sorted(set(rows)) == [("sent", 1)]
+
+
+def test_a_stop_cuts_a_paced_wait_short_and_sends_nothing_more(
+        smtp_app, sink, add_signup, announcement, monkeypatch):
+    import time
+
+    from landingpad.mail.transports import SMTPTransport
+
+    for i in range(6):
+        add_signup(f"r{i}@example.com")
+    ident = announcement()
+    handing_over = SMTPTransport.send_raw
+
+    def bug(self, sender, recipient, *args, **kwargs):
+        raise RuntimeError("a bug")  # the first message, while the others wait their turn
+        return handing_over(self, sender, recipient, *args, **kwargs)
+
+    monkeypatch.setattr(SMTPTransport, "send_raw", bug)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="a bug"):
+        # One message every 10 s over three connections: the others wait 10 and 20 s
+        # for their first.
+        send_announcement(smtp_app, ident, rate=0.1, connections=3, batch=1)
+    # A hang guard, not a speed test: without the stop they would sleep out their slots.
+    assert time.monotonic() - started < 8
+    assert sink.handler.messages == []

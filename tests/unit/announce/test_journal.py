@@ -25,6 +25,11 @@ def outside(app, email):
 
 
 def journal(app, ident):
+    """This sender's journal, holding every row of the announcement (as its claim would)."""
+    with session_factory(app)() as db:
+        db.execute(sa.update(Recipient).where(Recipient.announcement_id == ident)
+                   .values(claimed_by="me:1:a"))
+        db.commit()
     lease = Lease("me:1:a")
     return Journal(lease, Queue(session_factory(app).kw["bind"], ident, lease).write)
 
@@ -68,3 +73,26 @@ def test_a_background_commit_runs_on_its_own_thread_and_is_done_with_its_future(
     assert outside(app, "a@example.com").state == "sending"
     assert threads and threads[0].startswith("commit")
     writes.close()
+
+
+def test_a_row_another_sender_took_over_is_not_written_and_stops_this_one(app, session, rows):
+    import pytest
+
+    from landingpad.announce.journal import LostClaim
+
+    ident = rows("a@example.com", "b@example.com")
+    a, b = session.scalars(sa.select(Recipient).order_by(Recipient.id)).all()
+    writes = journal(app, ident)
+    # Meanwhile a sender on another host judged this one dead and took `b` over.
+    with session_factory(app)() as other:
+        other.execute(sa.update(Recipient).where(Recipient.email == "b@example.com")
+                      .values(state="claimed", claimed_by="other:2:b"))
+        other.commit()
+    writes.stage(a, state=RecipientState.SENT, claimed_by=None)
+    writes.stage(b, state=RecipientState.SENDING, attempts=1)
+    with pytest.raises(LostClaim, match="taken over"):
+        writes.commit(session)
+    # Nothing of that commit was written: `b` is the other sender's, unsent here.
+    assert tuple(outside(app, "a@example.com")) == ("pending", 0)
+    assert tuple(outside(app, "b@example.com")) == ("claimed", 0)
+    assert writes.staged == 0

@@ -44,18 +44,23 @@ def test_micro_cache_keeps_a_gzip_and_a_plain_copy_and_never_serves_a_head_to_a_
 def test_nginx_decides_gzip_for_its_cache_key_as_the_app_does(files):
     """The map's regexes, run by Python's re (same syntax for these), against the app."""
     text = files["landingpad.conf"]
-    rules = re.findall(r'^\s+"~\*([^"]+)" "([^"]*)";$',
-                       block(text, "map $http_accept_encoding $landingpad_gzip {"), re.M)
-    assert rules
+    mapping = block(text, "map $http_accept_encoding $landingpad_gzip {")
+    rules = re.findall(r'^\s+"~\*([^"]+)" "([^"]*)";$', mapping, re.M)
+    exact = {key.lower(): value for key, value in
+             re.findall(r'^\s+"([^~"][^"]*|)" "([^"]*)";$', mapping, re.M)}
+    assert rules and exact
 
     def nginx(header: str) -> bool:
+        if header.lower() in exact:  # strings first, ignoring case, then the regexes
+            return exact[header.lower()] == ":gzip"
         for pattern, value in rules:
             if re.search(pattern, header, re.I):
                 return value == ":gzip"
         return False
 
     for header in ("gzip", "gzip, deflate, br, zstd", "br;q=1, gzip;q=0.5", "identity", "",
-                   "gzip;q=0", "deflate, gzip;q=0.0", "x-gzip", "GZIP", "br"):
+                   "gzip;q=0", "deflate, gzip;q=0.0", "x-gzip", "GZIP", "br", "gzip, deflate",
+                   "GZIP, Deflate, BR", "gzip, deflate, br", "gzip, deflate, br, zstd, x"):
         assert nginx(header) == accepts_gzip(header), header
 
 
