@@ -101,7 +101,10 @@ def app_options(processes: int, threads: int = THREADS) -> list[tuple[str, str |
         ("post-buffering", "8192"),
         ("buffer-size", "16384"),
         ("harakiri", "30"),            # a stuck request is killed after 30 s
-        ("max-requests", "20000"),     # recycle workers now and then
+        # Workers are recycled when they grow (a leak), not every N requests: at
+        # 20,000 a busy worker restarted every few seconds and started cold (bench/README).
+        ("reload-on-rss", "512"),      # MB
+        ("max-requests", "1000000"),   # and now and then all the same
         ("log-format", LOG_FORMAT),
         *MAGIC_ROUTES,                 # first: a packet's orders to uWSGI itself, refused
         *PRIVATE_ROUTES,

@@ -97,7 +97,8 @@ py-call-osafterfork = true
 post-buffering = 8192
 buffer-size = 16384
 harakiri = 30
-max-requests = 20000
+reload-on-rss = 512
+max-requests = 1000000
 log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)
 route-run = setmodifier1:0
 route-if-not = empty:${UWSGI_APPID} break:403
