@@ -101,10 +101,11 @@ def app_options(processes: int, threads: int = THREADS) -> list[tuple[str, str |
         ("post-buffering", "8192"),
         ("buffer-size", "16384"),
         ("harakiri", "30"),            # a stuck request is killed after 30 s
-        # Workers are recycled when they grow (a leak), not every N requests: at
-        # 20,000 a busy worker restarted every few seconds and started cold (bench/README).
-        ("reload-on-rss", "512"),      # MB
-        ("max-requests", "1000000"),   # and now and then all the same
+        # Recycle workers now and then (a slow leak). At 20,000 a busy worker restarted
+        # every few seconds and served cold (bench/README). Not reload-on-rss: it reads
+        # /proc/self/statm after every request.
+        ("max-requests", "1000000"),
+        ("max-requests-delta", "10000"),  # worker N after N x 10,000 more: never all at once
         ("log-format", LOG_FORMAT),
         *MAGIC_ROUTES,                 # first: a packet's orders to uWSGI itself, refused
         *PRIVATE_ROUTES,

@@ -97,8 +97,8 @@ py-call-osafterfork = true
 post-buffering = 8192
 buffer-size = 16384
 harakiri = 30
-reload-on-rss = 512
 max-requests = 1000000
+max-requests-delta = 10000
 log-format = %(method) %(host)%(uri) => %(status) %(size)B %(msecs)ms worker=%(pid)
 route-run = setmodifier1:0
 route-if-not = empty:${UWSGI_APPID} break:403
