@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -333,6 +334,21 @@ def parse_rates(value: str) -> list[tuple[int, int, str]]:
             raise ValueError(f"no such unit: {match.group(3)}")
         found.append((int(amount), int(multiples or 0) or 1, unit))
     return found
+
+
+# Seconds per unit, as the limits library counts them (a month is 30 days, a year 12 months).
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
+                 "month": 30 * 86400, "year": 12 * 30 * 86400}
+
+
+def rate_window(value: str) -> tuple[int, timedelta]:
+    """The first rate in ``value`` as (amount, window): "300 per 3 hours" gives
+    (300, 3 hours). ValueError if ``value`` is not a rate."""
+    rates_found = parse_rates(value)
+    if not rates_found:
+        raise ValueError("not a rate")
+    amount, multiples, unit = rates_found[0]
+    return amount, timedelta(seconds=multiples * _UNIT_SECONDS[unit])
 
 
 def rates(value: Any) -> str:

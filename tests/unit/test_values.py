@@ -127,6 +127,25 @@ def test_rates_are_read_as_the_limits_library_reads_them(raw):
     assert got == expected
 
 
+@pytest.mark.parametrize("raw", RATE_CASES)
+def test_a_rate_window_is_the_first_rate_as_limits_counts_it(raw):
+    """The CA's limits (tls.queue) are windows read without importing limits."""
+    from datetime import timedelta
+
+    from limits import parse
+
+    try:
+        item = parse(raw)
+        expected = (item.amount, timedelta(seconds=item.get_expiry()))
+    except ValueError:
+        expected = None
+    try:
+        got = values.rate_window(raw)
+    except ValueError:
+        got = None
+    assert got == expected
+
+
 def test_the_limiter_builds_the_same_items_as_limits():
     from limits import parse_many
 

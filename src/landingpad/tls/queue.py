@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from limits import parse
 from publicsuffixlist import PublicSuffixList
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from landingpad.storage.models import Certificate, CertOrder, CertState
 from landingpad.storage.types import utcnow
+from landingpad.values import rate_window
 
 # After a failed probe or validation: 30 s, 1 min, 2 min ... at most 6 h, with jitter,
 # so a domain that starts pointing here gets its certificate soon, and one that
@@ -54,12 +54,10 @@ class Limits:
 
     @classmethod
     def from_config(cls, config: dict) -> Limits:
-        def window(text: str) -> tuple[int, timedelta]:
-            item = parse(text)
-            return item.amount, timedelta(seconds=item.get_expiry())
-
-        return cls(window(config["ACME_ORDER_RATE"]), window(config["ACME_DOMAIN_RATE"]),
-                   window(config["ACME_FAILURE_RATE"]), window(config["ACME_DUPLICATE_RATE"]))
+        return cls(rate_window(config["ACME_ORDER_RATE"]),
+                   rate_window(config["ACME_DOMAIN_RATE"]),
+                   rate_window(config["ACME_FAILURE_RATE"]),
+                   rate_window(config["ACME_DUPLICATE_RATE"]))
 
 
 def backoff(failures: int, base: timedelta = FIRST_BACKOFF) -> timedelta:
