@@ -33,6 +33,7 @@ class Queue:
         self.engine = engine
         self.announcement_id = announcement_id
         self.lease = lease
+        self._process = lease.identity.rpartition(":")[0] + ":"  # host:pid: of its peers
 
     # -- the dialect's differences ---------------------------------------------------------
     def write(self) -> AbstractContextManager[None]:
@@ -134,9 +135,17 @@ class Queue:
         pending = (self._mine(), Recipient.state == RecipientState.PENDING)
         count, soonest = session.execute(
             select(func.count(), func.min(Recipient.next_attempt_at)).where(*pending)).one()
-        session.rollback()  # end the read: don't hold a snapshot while waiting
         if not count:
-            return None
+            # Rows another sender of this process still holds may come back (a refused
+            # connection gives its rows back): wait for them, not for other processes'.
+            held = session.scalar(select(func.count()).where(
+                self._mine(),
+                Recipient.state.in_((RecipientState.CLAIMED, RecipientState.SENDING)),
+                Recipient.claimed_by.startswith(self._process, autoescape=True),
+                Recipient.claimed_by != self.lease.identity))
+            session.rollback()  # end the read: don't hold a snapshot while waiting
+            return RECHECK_SECONDS if held else None
+        session.rollback()
         if soonest is None or session.scalar(select(func.count()).where(
                 *pending, Recipient.next_attempt_at.is_(None))):
             return RECHECK_SECONDS

@@ -39,6 +39,10 @@ from landingpad.storage.models import Announcement, Recipient, RecipientState
 from landingpad.storage.types import utcnow
 
 MAX_IDLE_WAIT = 5.0  # longest sleep while only retries later are left (stays responsive)
+# No connection to the SMTP server: this many tries in a row, waiting 1, 2, 4, 8 s in
+# between, then the run stops (every row still pending) with the reason.
+CONNECT_ATTEMPTS = 5
+CONNECT_BACKOFF = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,11 @@ class Crew:
     def __init__(self, size: int) -> None:
         self._working = size
         self._lock = threading.Lock()
+
+    def leave(self) -> None:
+        """A sender that ended (nothing left to claim, or stopped) leaves the crew."""
+        with self._lock:
+            self._working -= 1
 
     def leave_unless_last(self) -> bool:
         """Leave the crew, unless no other sender would be left (then stay and retry)."""
@@ -76,6 +85,7 @@ class Sender:
     crew: Crew | None = None  # the senders of this run, if more than one
     outcome: Counter[Outcome] = field(default_factory=Counter)
     retired: bool = False  # its connection was refused while others still had theirs
+    connect_failures: int = 0  # connections refused in a row (reset by a message sent)
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.app)
@@ -117,6 +127,8 @@ class Sender:
                 self.queue.release(session)
                 self.transport.close()
                 self.journal.close()
+                if self.crew is not None and not self.retired:
+                    self.crew.leave()
         return self.outcome
 
     def _send_batch(self, session: Session, messages: Messages, rows: list[Recipient],
@@ -185,6 +197,7 @@ class Sender:
             self.journal.stage(row, state=RecipientState.SENT, sent_at=utcnow(),
                                claimed_by=None)
             self.outcome[Outcome.SENT] += 1
+            self.connect_failures = 0
 
     def _failed(self, session: Session, row: Recipient, exc: BaseException) -> None:
         if not isinstance(exc, DeliveryError):
@@ -193,15 +206,25 @@ class Sender:
                                last_error="interrupted while handing this over")
             self.journal.commit(session)
             raise exc
-        if isinstance(exc, ConnectFailed) and self.crew is not None \
-                and self.crew.leave_unless_last():
-            # This connection was refused (a relay's limit on connections, say): nothing
-            # of the message went, so the row goes back as it was, for the others.
+        if isinstance(exc, ConnectFailed):
+            # No connection: nothing of the message went, and the recipient is not at
+            # fault. The row goes back as it was (no attempt spent).
             self.journal.stage(row, state=RecipientState.PENDING, claimed_by=None,
                                attempts=row.attempts - 1)
-            self.retired = True
-            log.warning("one SMTP connection of this announcement was refused; the "
-                        "others go on: %s", exc.reply)
+            if self.crew is not None and self.crew.leave_unless_last():
+                # Refused while other connections send (a relay's limit on connections,
+                # say): this sender retires, the others take its rows.
+                self.retired = True
+                log.warning("one SMTP connection of this announcement was refused; the "
+                            "others go on: %s", exc.reply)
+                return
+            # The server can't be reached at all: wait and try again a few times, then
+            # stop, rather than marking the whole list failed for a wrong host or a
+            # server that is down.
+            self.connect_failures += 1
+            if self.connect_failures >= CONNECT_ATTEMPTS:
+                raise exc
+            self.stop.wait(CONNECT_BACKOFF * 2 ** (self.connect_failures - 1))
             return
         decision = self.retry.after(exc, row.attempts)
         self.journal.stage(row, **decision.values())

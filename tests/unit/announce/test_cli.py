@@ -72,3 +72,33 @@ def test_unknown_announcement(runner, backend):
     for command in ("status", "send", "preview"):
         result = runner("announce", command, "99")
         assert result.exit_code == 1 and "no announcement 99" in result.output
+
+
+def test_send_with_no_smtp_server_stops_with_the_reason_and_fails_nobody(
+        runner, cli_env, database_url, body, monkeypatch):
+    import sqlalchemy as sa
+
+    from landingpad.announce import sender
+    from landingpad.storage.engine import make_engine
+    from landingpad.storage.signups import record_signup
+    from tests.servers import free_port
+
+    monkeypatch.setattr(sender, "CONNECT_BACKOFF", 0.01)
+    engine = make_engine(database_url)
+    with sa.orm.Session(engine) as session:
+        for name in ("a", "b", "c"):
+            record_signup(session, site="coffee.test", email=f"{name}@example.com",
+                          interests=[], consent_version="v", consent_text="t")
+    engine.dispose()
+    ident = runner("announce", "create", "--site", "coffee.test", "--subject", "Open!",
+                   "--body-file", str(body)).output.strip()
+    # A wrong SMTP port (or a server that is down): nothing listens there.
+    port = free_port()
+    cli_env.update({"LANDINGPAD_MAIL_TRANSPORT": "smtp", "LANDINGPAD_SMTP_HOST": "127.0.0.1",
+                    "LANDINGPAD_SMTP_PORT": str(port)})
+    sent = runner("announce", "send", ident, "--no-progress", "--force")
+    assert sent.exit_code == 1, sent.output
+    assert f"cannot connect to 127.0.0.1:{port}" in sent.output
+    assert "nobody was marked failed" in sent.output
+    assert runner("announce", "status", ident).output.splitlines()[:6] == [
+        "pending 3", "claimed 0", "sending 0", "sent 0", "failed 0", "unknown 0"]

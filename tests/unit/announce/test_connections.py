@@ -145,3 +145,34 @@ def test_a_stop_cuts_a_paced_wait_short_and_sends_nothing_more(
     # A hang guard, not a speed test: without the stop they would sleep out their slots.
     assert time.monotonic() - started < 8
     assert sink.handler.messages == []
+
+
+def test_no_smtp_server_at_all_stops_the_run_with_every_row_still_to_send(
+        app_config, add_announcement, monkeypatch):
+    from landingpad import create_app
+    from landingpad.announce import sender
+    from landingpad.mail.transports import ConnectFailed
+    from landingpad.storage.signups import record_signup
+    from tests.servers import free_port
+
+    monkeypatch.setattr(sender, "CONNECT_BACKOFF", 0.01)
+    # A wrong port, or a server that is down: nothing listens there.
+    app = create_app({**app_config, "MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
+                      "SMTP_PORT": free_port(), "SMTP_TIMEOUT": 5.0})
+    try:
+        with session_factory(app)() as session:
+            for i in range(30):
+                record_signup(session, site="coffee.test", email=f"r{i:02d}@example.com",
+                              interests=[], consent_version="v", consent_text="t")
+        ident = add_announcement(app, subject="Live", body_markdown="Hi", sites=["coffee.test"])
+        for connections in (1, 3):
+            with pytest.raises(ConnectFailed, match="cannot connect"):
+                send_announcement(app, ident, connections=connections, batch=4)
+            with session_factory(app)() as session:
+                rows = session.execute(select(Recipient.state, Recipient.attempts).where(
+                    Recipient.announcement_id == ident)).all()
+                assert session.scalars(select(SenderLease)).all() == []
+            # Nobody failed, nothing is left claimed: no attempt was spent on anyone.
+            assert sorted(set(rows)) == [("pending", 0)] and len(rows) == 30
+    finally:
+        app.extensions["landingpad.db"].dispose()
