@@ -161,7 +161,7 @@ def send(load_app: AppLoader, announcement_id: int, rate: float | None,
     except LookupError as exc:
         raise click.ClickException(str(exc)) from None
     except DeliveryError as exc:  # no SMTP server to talk to: every row still to send
-        raise click.ClickException(f"{exc.reply}; stopped, nobody was marked failed: run "
+        raise click.ClickException(f"{exc.reply}; stopped, the rest still to send: run "
                                    "`announce send` again once it answers") from None
     except KeyboardInterrupt:
         raise click.ClickException("stopped; run `announce send` again to go on") from None

@@ -14,9 +14,10 @@ writes are serialised already).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 
-from sqlalchemy import ColumnElement, Engine, Select, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, case, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from landingpad.announce.lease import Lease, alive, drop_stale
@@ -33,7 +34,6 @@ class Queue:
         self.engine = engine
         self.announcement_id = announcement_id
         self.lease = lease
-        self._process = lease.identity.rpartition(":")[0] + ":"  # host:pid: of its peers
 
     # -- the dialect's differences ---------------------------------------------------------
     def write(self) -> AbstractContextManager[None]:
@@ -126,27 +126,28 @@ class Queue:
             self.lease.give_back(session)
             session.commit()
 
-    def next_due_in(self, session: Session) -> float | None:
+    def next_due_in(self, session: Session, peers: Collection[str] = ()) -> float | None:
         """Seconds until a pending row may be claimed, or None when nothing is left to send.
 
         Pending rows can be momentarily unclaimable (another sender's claim holds
-        them): those are looked at again soon, not taken for "done".
+        them): those are looked at again soon, not taken for "done". So are rows that
+        ``peers`` (the other senders of this run, still at work) hold: a peer whose
+        connection is refused gives its rows back.
         """
-        pending = (self._mine(), Recipient.state == RecipientState.PENDING)
-        count, soonest = session.execute(
-            select(func.count(), func.min(Recipient.next_attempt_at)).where(*pending)).one()
+        pending = Recipient.state == RecipientState.PENDING
+        held = Recipient.claimed_by.in_(peers) & Recipient.state.in_(
+            (RecipientState.CLAIMED, RecipientState.SENDING))
+        # One statement, one snapshot: a peer's row going from held to pending between
+        # two reads would be seen by neither.
+        count, soonest, unset, peers_hold = session.execute(select(
+            func.count(case((pending, 1))),
+            func.min(case((pending, Recipient.next_attempt_at))),
+            func.count(case((pending & Recipient.next_attempt_at.is_(None), 1))),
+            func.count(case((held, 1))) if peers else literal(0),
+        ).where(self._mine())).one()
+        session.rollback()  # end the read: don't hold a snapshot while waiting
         if not count:
-            # Rows another sender of this process still holds may come back (a refused
-            # connection gives its rows back): wait for them, not for other processes'.
-            held = session.scalar(select(func.count()).where(
-                self._mine(),
-                Recipient.state.in_((RecipientState.CLAIMED, RecipientState.SENDING)),
-                Recipient.claimed_by.startswith(self._process, autoescape=True),
-                Recipient.claimed_by != self.lease.identity))
-            session.rollback()  # end the read: don't hold a snapshot while waiting
-            return RECHECK_SECONDS if held else None
-        session.rollback()
-        if soonest is None or session.scalar(select(func.count()).where(
-                *pending, Recipient.next_attempt_at.is_(None))):
+            return RECHECK_SECONDS if peers_hold else None
+        if soonest is None or unset:
             return RECHECK_SECONDS
         return max(RECHECK_SECONDS, (soonest - utcnow()).total_seconds())

@@ -60,7 +60,7 @@ def send_announcement(app: Flask, announcement_id: int, *,
             stack.enter_context(get_outbox(app).batch()) for _ in range(connections)]
         stop = threading.Event()
         pacer = Pacer(rate, sleep=stop.wait)  # a stop cuts a paced wait short
-        crew = Crew(len(transports)) if len(transports) > 1 else None
+        crew = Crew() if len(transports) > 1 else None
         senders = [Sender(app, announcement_id, each, pacer=pacer, stop=stop, crew=crew,
                           batch=batch, retry_delay=retry_delay, max_attempts=max_attempts,
                           on_progress=progress) for each in transports]

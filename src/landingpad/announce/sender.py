@@ -48,24 +48,33 @@ log = logging.getLogger(__name__)
 
 
 class Crew:
-    """The senders of one run, side by side: how many still have a connection."""
+    """The senders of one run, side by side: which of them still work."""
 
-    def __init__(self, size: int) -> None:
-        self._working = size
+    def __init__(self) -> None:
+        self._working: set[str] = set()
         self._lock = threading.Lock()
 
-    def leave(self) -> None:
+    def join(self, identity: str) -> None:
+        with self._lock:
+            self._working.add(identity)
+
+    def leave(self, identity: str) -> None:
         """A sender that ended (nothing left to claim, or stopped) leaves the crew."""
         with self._lock:
-            self._working -= 1
+            self._working.discard(identity)
 
-    def leave_unless_last(self) -> bool:
+    def leave_unless_last(self, identity: str) -> bool:
         """Leave the crew, unless no other sender would be left (then stay and retry)."""
         with self._lock:
-            if self._working > 1:
-                self._working -= 1
+            if self._working - {identity}:
+                self._working.discard(identity)
                 return True
             return False
+
+    def others(self, identity: str) -> frozenset[str]:
+        """The other senders still at work: rows they hold may come back to the queue."""
+        with self._lock:
+            return frozenset(self._working - {identity})
 
 
 @dataclass
@@ -85,7 +94,8 @@ class Sender:
     crew: Crew | None = None  # the senders of this run, if more than one
     outcome: Counter[Outcome] = field(default_factory=Counter)
     retired: bool = False  # its connection was refused while others still had theirs
-    connect_failures: int = 0  # connections refused in a row (reset by a message sent)
+    connect_failures: int = 0  # connections refused in a row (reset once the server answers)
+    answered: bool = False  # the server has answered this sender at least once
 
     def __post_init__(self) -> None:
         self.sessions = session_factory(self.app)
@@ -94,6 +104,8 @@ class Sender:
         self.journal = Journal(self.lease, self.queue.write)
         if self.pacer is None:
             self.pacer = Pacer(self.rate)
+        if self.crew is not None:
+            self.crew.join(self.identity)
         self.retry = RetryPolicy(self.retry_delay, self.max_attempts)
         if self.sign is None:
             self.sign = get_outbox(self.app).signer.sign_as  # as every other mail
@@ -111,7 +123,8 @@ class Sender:
                 while not self.stop.is_set() and not self.retired:
                     rows = self.queue.claim(session, self.batch)
                     if not rows:
-                        wait = self.queue.next_due_in(session)
+                        wait = self.queue.next_due_in(
+                            session, self.crew.others(self.identity) if self.crew else ())
                         if wait is None:
                             break
                         self.stop.wait(min(wait, MAX_IDLE_WAIT))
@@ -125,10 +138,10 @@ class Sender:
                 except Exception:
                     session.rollback()
                 self.queue.release(session)
+                if self.crew is not None:  # after the release: its rows are pending now
+                    self.crew.leave(self.identity)
                 self.transport.close()
                 self.journal.close()
-                if self.crew is not None and not self.retired:
-                    self.crew.leave()
         return self.outcome
 
     def _send_batch(self, session: Session, messages: Messages, rows: list[Recipient],
@@ -197,7 +210,7 @@ class Sender:
             self.journal.stage(row, state=RecipientState.SENT, sent_at=utcnow(),
                                claimed_by=None)
             self.outcome[Outcome.SENT] += 1
-            self.connect_failures = 0
+            self.connect_failures, self.answered = 0, True
 
     def _failed(self, session: Session, row: Recipient, exc: BaseException) -> None:
         if not isinstance(exc, DeliveryError):
@@ -208,24 +221,27 @@ class Sender:
             raise exc
         if isinstance(exc, ConnectFailed):
             # No connection: nothing of the message went, and the recipient is not at
-            # fault. The row goes back as it was (no attempt spent).
+            # fault. The row goes back as it was (no attempt spent), at once: a kill
+            # during the wait below must not leave it `sending`.
             self.journal.stage(row, state=RecipientState.PENDING, claimed_by=None,
                                attempts=row.attempts - 1)
-            if self.crew is not None and self.crew.leave_unless_last():
-                # Refused while other connections send (a relay's limit on connections,
-                # say): this sender retires, the others take its rows.
+            self.journal.commit(session)
+            if not self.answered and self.crew is not None \
+                    and self.crew.leave_unless_last(self.identity):
+                # Never let in while other connections send (a relay's limit on
+                # connections, say): this sender retires, the others take its rows.
                 self.retired = True
                 log.warning("one SMTP connection of this announcement was refused; the "
                             "others go on: %s", exc.reply)
                 return
-            # The server can't be reached at all: wait and try again a few times, then
-            # stop, rather than marking the whole list failed for a wrong host or a
-            # server that is down.
+            # The server can't be reached (a wrong host, a server down): wait and try
+            # again a few times, then stop, rather than mark the whole list failed.
             self.connect_failures += 1
             if self.connect_failures >= CONNECT_ATTEMPTS:
                 raise exc
             self.stop.wait(CONNECT_BACKOFF * 2 ** (self.connect_failures - 1))
             return
+        self.connect_failures, self.answered = 0, True  # the server answered: connected
         decision = self.retry.after(exc, row.attempts)
         self.journal.stage(row, **decision.values())
         self.outcome[decision.outcome] += 1

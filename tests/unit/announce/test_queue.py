@@ -152,3 +152,18 @@ def test_waiting_says_when_the_next_row_is_due_or_that_nothing_is_left(app, sess
     # Due now, yet no claim found it (another sender's claim held it): look again soon.
     ident = rows("due@example.com")
     assert queue(app, ident).next_due_in(session) == RECHECK_SECONDS
+
+
+def test_waiting_counts_rows_a_peer_of_this_run_holds_and_no_one_elses(app, session, rows):
+    ident = rows("a@example.com", "b@example.com", states={
+        "a@example.com": RecipientState.CLAIMED, "b@example.com": RecipientState.SENDING})
+    found = by_email(session, ident)
+    # `a` is held by a sender of this run; `b` by one of an earlier run of this very
+    # pid (a container restarted: pids start again), which nobody will ever give back.
+    found["a@example.com"].claimed_by = f"{HOST}:{os.getpid()}:peer0001"
+    found["b@example.com"].claimed_by = f"{HOST}:{os.getpid()}:old00001"
+    session.commit()
+    mine = queue(app, ident)
+    assert mine.next_due_in(session, {f"{HOST}:{os.getpid()}:peer0001"}) == RECHECK_SECONDS
+    assert mine.next_due_in(session, {f"{HOST}:{os.getpid()}:gone0001"}) is None
+    assert mine.next_due_in(session) is None  # alone: nothing of anyone else's is awaited
