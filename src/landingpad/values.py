@@ -313,7 +313,10 @@ def imaps_url(value: Any) -> str:
 # the app's limiter builds its items from parse_rates too (ratelimit._parsed).
 _ONE_RATE = r"\s*([0-9]+)\s*(?:/|\s*per\s*)\s*([0-9]+)?\s*([a-z]+)\s*"
 _RATES = re.compile(rf"{_ONE_RATE}(?::?[,;|]{_ONE_RATE})*", re.IGNORECASE)
-_RATE_UNITS = ("second", "minute", "hour", "day", "month", "year")
+# Seconds per unit, as the limits library counts them (a month is 30 days, a year 12 months).
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
+                 "month": 30 * 86400, "year": 12 * 30 * 86400}
+_RATE_UNITS = tuple(_UNIT_SECONDS)
 
 
 def parse_rates(value: str) -> list[tuple[int, int, str]]:
@@ -334,11 +337,6 @@ def parse_rates(value: str) -> list[tuple[int, int, str]]:
             raise ValueError(f"no such unit: {match.group(3)}")
         found.append((int(amount), int(multiples or 0) or 1, unit))
     return found
-
-
-# Seconds per unit, as the limits library counts them (a month is 30 days, a year 12 months).
-_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400,
-                 "month": 30 * 86400, "year": 12 * 30 * 86400}
 
 
 def rate_window(value: str) -> tuple[int, timedelta]:

@@ -155,11 +155,9 @@ class Sender:
 
         ready: Ready | BaseException = prepare(rows[0])
         for index, row in enumerate(rows):
-            if self.stop.is_set():
-                return  # the rest of the claim is given back (release)
             self.pacer.wait()  # returns at once on stop (its sleep is stop.wait)
             if self.stop.is_set():
-                return
+                return  # the rest of the claim is given back (release)
             if isinstance(ready, BaseException):
                 raise ready
             upcoming = rows[index + 1] if index + 1 < len(rows) else None
