@@ -175,19 +175,30 @@ def https_get(port: int, host: str, cafile: Path, path: str = "/") -> tuple[int,
     return int(head.split()[1]), body.decode(errors="replace"), peer
 
 
-def wait_for_https(port: int, host: str, cafile: Path, timeout: float) -> float:
-    """Seconds until ``host`` verifies on ``port``; fails with the last error."""
+def wait_for_https(port: int, host: str, cafile: Path, timeout: float,
+                   steady: float = 0.5) -> float:
+    """Seconds until ``host`` verifies on ``port`` and keeps verifying for ``steady``
+    seconds; fails with the last error.
+
+    Steady, because the first success can come from a reload's new workers while the old
+    ones, which don't know the name yet, still take connections: nginx's master signals
+    them to quit only 100 ms after starting the new ones.
+    """
     started = time.monotonic()
+    since = None  # when the current run of successes began
     while True:
         try:
             status, _, _ = https_get(port, host, cafile)
             assert status == 200
-            return time.monotonic() - started
+            since = since if since is not None else time.monotonic()
+            if time.monotonic() - since >= steady:
+                return since - started
         except (OSError, AssertionError) as exc:  # ssl.SSLError is an OSError
+            since = None
             if time.monotonic() - started > timeout:
                 raise AssertionError(f"https://{host}:{port}/ not served with a verified "
                                      f"certificate within {timeout}s: {exc!r}") from None
-            time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def issuer_cn(peer: dict) -> str:
