@@ -7,6 +7,9 @@ The cache is keyed by the frozen Site and the page's language, so any change of
 its settings (sites file reload or nginx params) is simply a different key. A site
 with several languages picks one per request (``?lang=``, else Accept-Language:
 ``web.i18n.choose``, cached per header) and says ``Vary: Accept-Language``.
+
+Within one token slot (0.1 s) the same request values get the same bytes, so the fast
+path also keeps its last answers: a repeat costs one look-up on the values it reads.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from landingpad.signup.tokens import FormTokens
-from landingpad.sites import Site, SiteRegistry
+from landingpad.sites import REQUEST_KEYS, Site, SiteRegistry
 from landingpad.sites.host import InvalidHost
 from landingpad.web.compress import VARY, accepts_gzip, gzip_join, gzip_parts
 from landingpad.web.headers import HSTS, security_headers
-from landingpad.web.i18n import choose
+from landingpad.web.i18n import LANGUAGE_KEYS, choose
 from landingpad.web.style import style_hash
 
 TOKEN_SLOT = f"__landingpad_token_{secrets.token_hex(8)}__"
@@ -51,6 +55,9 @@ class Page:
         encoded = (*self.headers, ("Content-Encoding", "gzip"))
         object.__setattr__(self, "_gz_plain", [*encoded, gz_length])
         object.__setattr__(self, "_gz_tls", [*encoded, HSTS, gz_length])
+
+    # Every environ key respond() reads.
+    KEYS = ("REQUEST_METHOD", "wsgi.url_scheme", "HTTP_IF_NONE_MATCH", "HTTP_ACCEPT_ENCODING")
 
     def respond(self, environ: dict[str, Any],
                 token: str) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -145,6 +152,11 @@ class PageCache:
         return page
 
 
+# What a fast-path answer depends on, besides the configuration and the token slot.
+ANSWER_KEYS = (*REQUEST_KEYS, *LANGUAGE_KEYS, *Page.KEYS)
+ANSWERS_PER_SLOT = 128  # a slot's distinct answers kept, at most (a body each)
+
+
 class LandingFastPath:
     """WSGI middleware: answers ``GET /`` from the page cache without entering Flask.
 
@@ -160,16 +172,39 @@ class LandingFastPath:
         self.pages = pages
         self.tokens = tokens
         self.admin_host = admin_host
+        # This slot's answers by the values of ANSWER_KEYS: (when the slot ends, the
+        # configuration, status, headers, body). A new slot starts a new dict; each
+        # answer also carries its own end, for a thread that read the dict before.
+        self._slot_end = 0.0
+        self._answers: dict[tuple, tuple] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            key = tuple(map(environ.get, ANSWER_KEYS))
+            answer = self._answers.get(key)
+            now = time.time()
+            # The configuration is compared, not re-checked: a miss (at least once a slot)
+            # re-reads a changed sites file.
+            if answer is not None and now < answer[0] and answer[1] is self.registry.config:
+                start_response(answer[2], answer[3])
+                return [answer[4]]
+            config = self.registry.current()
             try:
                 site = self.registry.resolve(environ)
             except InvalidHost:
                 site = None
             page = self.pages.get(site, choose(site, environ)) if site is not None else None
             if page is not None and site.domain != self.admin_host:
-                status, headers, body = page.respond(environ, self.tokens.issue(site.domain))
+                status, headers, body = page.respond(environ, self.tokens.issue(site.domain, now))
+                end = (self.tokens.slot(now) + self.tokens.SLOT_MS) / 1000
+                self._keep(key, (end, config, status, headers, body))
                 start_response(status, headers)
                 return [body]
         return self.app(environ, start_response)
+
+    def _keep(self, key: tuple, answer: tuple) -> None:
+        if answer[0] != self._slot_end:
+            self._answers, self._slot_end = {}, answer[0]
+        answers = self._answers
+        if len(answers) < ANSWERS_PER_SLOT:
+            answers[key] = answer

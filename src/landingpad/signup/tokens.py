@@ -37,10 +37,14 @@ class FormTokens:
         signature = self._signer.algorithm.get_signature(self._key, value.encode())
         return base64.urlsafe_b64encode(signature).rstrip(b"=").decode("ascii")
 
+    def slot(self, now: float) -> int:
+        """The slot of time ``now`` (seconds) falls in: its start, in milliseconds."""
+        ms = int(now * 1000)
+        return ms - ms % self.SLOT_MS
+
     def issue(self, domain: str, now: float | None = None) -> str:
         """A token for a form served now (to 0.1 s: reused within a slot, for the hot path)."""
-        ms = int((time.time() if now is None else now) * 1000)
-        slot = ms - ms % self.SLOT_MS
+        slot = self.slot(time.time() if now is None else now)
         recent = self._recent.get(domain)
         if recent is not None and recent[0] == slot:
             return recent[1]

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from landingpad.sites.host import InvalidHost, check_request_host, request_host_name
-from landingpad.sites.registry import SiteRegistry, request_host
+from landingpad.sites.registry import REQUEST_KEYS, SiteRegistry, request_host
 from landingpad.sites.site import Site
 
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["Site", "SiteRegistry", "current_site", "get_registry", "init_app",
+__all__ = ["REQUEST_KEYS", "Site", "SiteRegistry", "current_site", "get_registry", "init_app",
            "refuse_non_ascii_host", "require_public_site"]
 
 

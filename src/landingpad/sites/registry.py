@@ -45,6 +45,9 @@ def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
 
 _RAW_KEYS = (*ENVIRON_KEYS, params.ENCODING_KEY)
 _NO_OVERRIDES: tuple[None, ...] = (None,) * len(_RAW_KEYS)
+# Every environ key resolve() reads: under one configuration, the same values give the
+# same Site (what lets the landing page's fast path keep whole answers).
+REQUEST_KEYS = ("HTTP_HOST", "SERVER_NAME", *_RAW_KEYS)
 
 
 def decode_overrides(raw: tuple[str | None, ...]) -> tuple[str | None, ...]:
@@ -112,6 +115,12 @@ class SiteRegistry:
         if now >= self._next_check:
             self._next_check = now + self.check_seconds
             self.reload()
+
+    def current(self) -> SitesConfig:
+        """The configuration in use (the sites file re-read first if it changed): a new
+        object whenever a reload took effect."""
+        self._maybe_reload()
+        return self.config
 
     # -- resolution ---------------------------------------------------------
     def resolve(self, environ: Mapping[str, Any]) -> Site | None:

@@ -121,6 +121,10 @@ def current_lang() -> str:
     return lang
 
 
+# Every environ key choose() reads.
+LANGUAGE_KEYS = ("QUERY_STRING", "HTTP_ACCEPT_LANGUAGE")
+
+
 def choose(site: Site, environ: dict[str, Any]) -> str:
     """The language of a request for ``site``: a ?lang= it offers, else negotiated."""
     if not site.multilingual:
