@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -89,6 +90,10 @@ def log(message: str) -> None:
 
 
 def wrk(port: int, path: str, seconds: int, script: Path | None = None) -> dict[str, float]:
+    # Each load starts on a quiet disk: what earlier loads left to write (request logs,
+    # ~100 MB after the GET loads) is written now, not by the kernel during this one,
+    # where it took CPU from whichever window it fell in and made fsyncs wait.
+    os.sync()
     args = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-H", "Host: coffee.test"]
     if script:
         args += ["-s", str(script)]
@@ -202,9 +207,10 @@ class Bench:
         """GET / through the app (cache off), a bare WSGI callable and the naive view.
 
         The three stacks run side by side (an idle one costs nothing) and are loaded in
-        turn, A B C C B A, each for half the load time: a drift of the machine's speed
-        during the run then weighs on all three alike, and each ratio compares loads
-        taken minutes apart no more.
+        turn, A B C C B A, for one-second windows, as many rounds as it takes to give each
+        about the load time: a drift of the machine's speed during the run then weighs on
+        all three alike, each ratio compares loads taken minutes apart no more, and a
+        window's luck (which process the scheduler favoured) is averaged over many.
         """
         sides = {"app_rps": (None, "deploy-app"), "bare_wsgi_rps": ("bench.bare_wsgi:app",
                                                                     "deploy-bare"),
@@ -218,11 +224,11 @@ class Bench:
                 stacks[key] = (self.stack(0, module, port=port, name=name, threads=threads),
                                port)
                 wrk(port, "/", 1)  # warm up every worker and the caches
-            window = max(1, round(self.seconds / 2))
+            rounds = max(1, math.ceil(self.seconds / 2))
             rates: dict[str, list[float]] = {key: [] for key in sides}
-            for key in [*sides, *reversed(sides)]:
-                log(f"GET / ({key.removesuffix('_rps')}), {window} s window")
-                rates[key].append(wrk(stacks[key][1], "/", window)["rps"])
+            log(f"GET / (app, bare_wsgi, naive): {rounds} rounds of 1 s windows")
+            for key in [*sides, *reversed(sides)] * rounds:
+                rates[key].append(wrk(stacks[key][1], "/", 1)["rps"])
             return {key: statistics.fmean(values) for key, values in rates.items()}
         finally:
             for stack, _ in stacks.values():
