@@ -309,7 +309,7 @@ def test_hsts_is_a_per_site_bool():
         parse_value("LANDING_HSTS", "maybe")
     config = parse_sites('[sites."a.test"]\nLANDING_HSTS = true\n', Path("s"))
     maps = render_all(DeployOptions(deploy_dir="/d", data_dir="/"), config)
-    assert "uwsgi_param LANDING_HSTS $landing_hsts;" in maps["landingpad-params.conf"]
+    assert "uwsgi_param LANDING_HSTS $landing_hsts if_not_empty;" in maps["landingpad-params.conf"]
     assert '    a.test "1";' in maps["landingpad-maps.conf"] or \
         '    a.test "true";' in maps["landingpad-maps.conf"]
 

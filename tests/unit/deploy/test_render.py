@@ -137,8 +137,9 @@ env = LANDINGPAD_SITES=/srv/lp/sites.toml
     ("landingpad-app.conf", "error_page 429 /too-many-requests;"),
     ("landingpad-app.conf", "location ^~ /.well-known/acme-challenge/ {"),
     ("landingpad-params.conf", "uwsgi_param LANDING_ENCODING url;"),
-    ("landingpad-params.conf", "uwsgi_param LANDING_DOMAIN $landing_domain;\n"
-                               "uwsgi_param LANDING_TITLE $landing_title;\n"),
+    # A setting a domain leaves unset is not sent at all (the app reads none as unset).
+    ("landingpad-params.conf", "uwsgi_param LANDING_DOMAIN $landing_domain if_not_empty;\n"
+                               "uwsgi_param LANDING_TITLE $landing_title if_not_empty;\n"),
     ("landingpad-params.conf", "uwsgi_pass landingpad_app;"),
     ("landingpad.conf", "upstream landingpad_app {\n    server unix:/srv/lp/deploy/uwsgi.sock;\n}"),
     ("landingpad.conf", "log_format landingpad_noip '$time_iso8601 $host"),
