@@ -154,7 +154,9 @@ class PageCache:
 
 # What a fast-path answer depends on, besides the configuration and the token slot.
 ANSWER_KEYS = (*REQUEST_KEYS, *LANGUAGE_KEYS, *Page.KEYS)
-ANSWERS_PER_SLOT = 128  # a slot's distinct answers kept, at most (a body each)
+_ALL_ANSWER_KEYS = frozenset(ANSWER_KEYS)
+ANSWERS_PER_SLOT = 128  # a slot's answers kept, at most (a body each)
+ANSWERS_PER_HOST = 8  # of one Host: its encodings, languages, HEAD... (each hit tries them)
 
 
 class LandingFastPath:
@@ -172,22 +174,26 @@ class LandingFastPath:
         self.pages = pages
         self.tokens = tokens
         self.admin_host = admin_host
-        # This slot's answers by the values of ANSWER_KEYS: (when the slot ends, the
-        # configuration, status, headers, body). A new slot starts a new dict; each
-        # answer also carries its own end, for a thread that read the dict before.
+        # This slot's answers by Host: (its request's ANSWER_KEYS values, the keys it
+        # didn't have, when the slot ends, the configuration, status, headers, body). A
+        # new slot starts a new dict; each answer also carries its own end, for a thread
+        # that read the dict before the switch.
         self._slot_end = 0.0
-        self._answers: dict[tuple, tuple] = {}
+        self._answers: dict[str | None, list[tuple]] = {}
+        self._kept = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            key = tuple(map(environ.get, ANSWER_KEYS))
-            answer = self._answers.get(key)
             now = time.time()
-            # The configuration is compared, not re-checked: a miss (at least once a slot)
-            # re-reads a changed sites file.
-            if answer is not None and now < answer[0] and answer[1] is self.registry.config:
-                start_response(answer[2], answer[3])
-                return [answer[4]]
+            for answer in self._answers.get(environ.get("HTTP_HOST"), ()):
+                # The same value for each key its request had, and none of the others
+                # (two set operations in C: cheaper than building and hashing a key).
+                # The configuration is compared, not re-checked: a miss (at least once
+                # a slot) re-reads a changed sites file.
+                if answer[0] <= environ.items() and environ.keys().isdisjoint(answer[1]) \
+                        and now < answer[2] and answer[3] is self.registry.config:
+                    start_response(answer[4], answer[5])
+                    return [answer[6]]
             config = self.registry.current()
             try:
                 site = self.registry.resolve(environ)
@@ -197,14 +203,16 @@ class LandingFastPath:
             if page is not None and site.domain != self.admin_host:
                 status, headers, body = page.respond(environ, self.tokens.issue(site.domain, now))
                 end = (self.tokens.slot(now) + self.tokens.SLOT_MS) / 1000
-                self._keep(key, (end, config, status, headers, body))
+                self._keep(environ, end, (config, status, headers, body))
                 start_response(status, headers)
                 return [body]
         return self.app(environ, start_response)
 
-    def _keep(self, key: tuple, answer: tuple) -> None:
-        if answer[0] != self._slot_end:
-            self._answers, self._slot_end = {}, answer[0]
-        answers = self._answers
-        if len(answers) < ANSWERS_PER_SLOT:
-            answers[key] = answer
+    def _keep(self, environ: dict[str, Any], end: float, response: tuple) -> None:
+        if end != self._slot_end:
+            self._answers, self._kept, self._slot_end = {}, 0, end
+        answers = self._answers.setdefault(environ.get("HTTP_HOST"), [])
+        if len(answers) < ANSWERS_PER_HOST and self._kept < ANSWERS_PER_SLOT:
+            values = {key: environ[key] for key in ANSWER_KEYS if environ.get(key) is not None}
+            answers.append((values.items(), _ALL_ANSWER_KEYS - values.keys(), end, *response))
+            self._kept += 1

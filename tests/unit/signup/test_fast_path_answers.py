@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 from werkzeug.test import EnvironBuilder
 
-from landingpad.signup.pages import ANSWER_KEYS, ANSWERS_PER_SLOT, LandingFastPath
+from landingpad.signup.pages import (
+    ANSWER_KEYS,
+    ANSWERS_PER_HOST,
+    ANSWERS_PER_SLOT,
+    LandingFastPath,
+)
 
 NOW = 1_800_000_000.0  # a slot's start (a multiple of 0.1 s)
 SITES = """
@@ -46,6 +51,16 @@ def clock(monkeypatch):
     now = [NOW]
     monkeypatch.setattr(time, "time", lambda: now[0])
     return now
+
+
+def render(app, env: dict) -> None:
+    """The whole app answers ``env`` (rendering its page into the page cache)."""
+    full = EnvironBuilder(path="/").get_environ()
+    full.update(env)
+    full = {k: v for k, v in full.items() if v is not None}
+    said = []
+    b"".join(app(full, lambda status, headers: said.append(status)))
+    assert said[0] in ("200 OK", "304 Not Modified"), env
 
 
 def environ(host="coffee.test", **extra) -> dict:
@@ -85,12 +100,7 @@ def fast_path(app, data_dir: Path):
     with (data_dir / "sites.toml").open("a") as sites:
         sites.write(SITES)
     for env in VARIANTS.values():
-        full = EnvironBuilder(path="/").get_environ()
-        full.update(env)
-        full = {k: v for k, v in full.items() if v is not None}
-        said = []
-        b"".join(app(full, lambda status, headers, said=said: said.append(status)))
-        assert said[0] in ("200 OK", "304 Not Modified"), env
+        render(app, env)
 
     def not_answered(environ, start_response):
         raise AssertionError(f"the fast path passed this on: {dict(environ)}")
@@ -172,12 +182,19 @@ def test_the_next_slot_reads_a_changed_sites_file(fast_path, clock, data_dir: Pa
         call(path, environ())
 
 
-def test_a_slot_keeps_a_bounded_number_of_answers(fast_path, clock):
+def test_a_slot_keeps_a_bounded_number_of_answers(app, fast_path, clock):
+    hosts = [f"h{i}.test" for i in range(ANSWERS_PER_SLOT // ANSWERS_PER_HOST + 2)]
+    for host in hosts:  # not in the sites file: nginx's params alone make the site
+        render(app, environ(host, LANDING_TITLE=f"Title of {host}"))
     path = fast_path()
-    for i in range(ANSWERS_PER_SLOT * 2):
-        status, _, body = call(path, environ(HTTP_IF_NONE_MATCH=f'"{i}"'))
-        assert status == "200 OK" and b"Coffee Club" in body
-    assert len(path._answers) == ANSWERS_PER_SLOT
+    for host in hosts:
+        for i in range(ANSWERS_PER_HOST + 2):  # as many answers as If-None-Match values
+            status, _, body = call(path, environ(host, LANDING_TITLE=f"Title of {host}",
+                                                 HTTP_IF_NONE_MATCH=f'"{i}"'))
+            assert status == "200 OK" and f"Title of {host}".encode() in body
+    kept = path._answers
+    assert max(len(answers) for answers in kept.values()) == ANSWERS_PER_HOST
+    assert sum(len(answers) for answers in kept.values()) == ANSWERS_PER_SLOT
     clock[0] = NOW + 0.1
     call(path, environ())
-    assert len(path._answers) == 1  # a new slot starts empty
+    assert sum(len(answers) for answers in path._answers.values()) == 1  # a new slot
