@@ -452,7 +452,7 @@ def rotate_ticket_keys(deploy_dir: Path | str, max_age: float = TICKET_KEY_MAX_A
 def render_all(options: DeployOptions, config: SitesConfig) -> dict[str, str]:
     """Every generated file's name and text."""
     deploy_dir = Path(options.deploy_dir)
-    # A param per key that some site sets in the file; nginx passes "" (unset) for the rest.
+    # A param per key that some site sets in the file, sent only for the hosts that set it.
     keys = ["LANDING_DOMAIN"] + [k for k in FIELDS_BY_KEY if k != "LANDING_DOMAIN" and any(
         k in values for values in config.sites.values()) and k not in FILE_ONLY]
     pairs = tls_pairs(options, config) if options.https_listen else {}

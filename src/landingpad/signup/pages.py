@@ -175,9 +175,9 @@ class LandingFastPath:
         self.tokens = tokens
         self.admin_host = admin_host
         # This slot's answers by Host: (its request's ANSWER_KEYS values, the keys it
-        # didn't have, when the slot ends, the configuration, status, headers, body). A
-        # new slot starts a new dict; each answer also carries its own end, for a thread
-        # that read the dict before the switch.
+        # didn't have, the slot's start and end, the configuration, status, headers,
+        # body). A new slot starts a new dict; each answer also carries its own slot,
+        # for a thread that read the dict before the switch (or a clock set back).
         self._slot_end = 0.0
         self._answers: dict[str | None, list[tuple]] = {}
         self._kept = 0
@@ -191,9 +191,9 @@ class LandingFastPath:
                 # The configuration is compared, not re-checked: a miss (at least once
                 # a slot) re-reads a changed sites file.
                 if answer[0] <= environ.items() and environ.keys().isdisjoint(answer[1]) \
-                        and now < answer[2] and answer[3] is self.registry.config:
-                    start_response(answer[4], answer[5])
-                    return [answer[6]]
+                        and answer[2] <= now < answer[3] and answer[4] is self.registry.config:
+                    start_response(answer[5], answer[6])
+                    return [answer[7]]
             config = self.registry.current()
             try:
                 site = self.registry.resolve(environ)
@@ -202,17 +202,25 @@ class LandingFastPath:
             page = self.pages.get(site, choose(site, environ)) if site is not None else None
             if page is not None and site.domain != self.admin_host:
                 status, headers, body = page.respond(environ, self.tokens.issue(site.domain, now))
-                end = (self.tokens.slot(now) + self.tokens.SLOT_MS) / 1000
-                self._keep(environ, end, (config, status, headers, body))
+                start = self.tokens.slot(now) / 1000
+                self._keep(environ, (start, start + self.tokens.SLOT_MS / 1000),
+                           (config, status, headers, body))
                 start_response(status, headers)
                 return [body]
         return self.app(environ, start_response)
 
-    def _keep(self, environ: dict[str, Any], end: float, response: tuple) -> None:
-        if end != self._slot_end:
-            self._answers, self._kept, self._slot_end = {}, 0, end
-        answers = self._answers.setdefault(environ.get("HTTP_HOST"), [])
+    def _keep(self, environ: dict[str, Any], slot: tuple[float, float],
+              response: tuple) -> None:
+        if slot[1] != self._slot_end:
+            # A thread late from an earlier slot keeps nothing (the newer slot's answers
+            # stay); only a clock set back, to before the kept slot, starts over.
+            if slot[1] < self._slot_end <= time.time() + (slot[1] - slot[0]):
+                return
+            self._answers, self._kept, self._slot_end = {}, 0, slot[1]
+        host = environ.get("HTTP_HOST")
+        answers = self._answers.get(host, ())
         if len(answers) < ANSWERS_PER_HOST and self._kept < ANSWERS_PER_SLOT:
             values = {key: environ[key] for key in ANSWER_KEYS if environ.get(key) is not None}
-            answers.append((values.items(), _ALL_ANSWER_KEYS - values.keys(), end, *response))
+            answer = (values.items(), _ALL_ANSWER_KEYS - values.keys(), *slot, *response)
+            self._answers.setdefault(host, []).append(answer)
             self._kept += 1

@@ -11,8 +11,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ def raw_overrides(environ: Mapping[str, Any]) -> tuple[str | None, ...]:
     """The LANDING_* values nginx passed (uwsgi_param), as sent, ending with the encoding.
 
     Only exact LANDING_* keys count: a visitor's header ``Landing-Title``
-    arrives as HTTP_LANDING_TITLE and is never read. Empty means unset, so a
-    generated nginx map can pass "" for a value a domain doesn't set (decode_overrides
+    arrives as HTTP_LANDING_TITLE and is never read. Missing or empty means unset (the
+    generated nginx config sends none for a value a domain doesn't set; decode_overrides
     reads "" as None: done on a cache miss, not per request).
     """
     raw = tuple(map(environ.get, _RAW_KEYS))
@@ -75,8 +75,9 @@ class SiteRegistry:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
+        self._cache_size = cache_size
         self.config: SitesConfig = SitesConfig()
-        self._lookup = lru_cache(maxsize=cache_size)(self._build)
+        self._lookup = self._cached(self.config)
         self.reload(strict=True)
 
     # -- the sites file ---------------------------------------------------
@@ -105,10 +106,16 @@ class SiteRegistry:
                 log.error("sites file not reloaded, keeping the previous one: %s", exc)
                 self._stamp = stamp  # don't re-parse the same broken file every second
                 return False
+            # A cache of its own for each configuration (a build still running on the old
+            # one fills the old cache), put in place before the configuration itself:
+            # whoever sees the new configuration resolves with it.
+            self._lookup = self._cached(config)
             self.config = config
             self._stamp = stamp
-            self._lookup.cache_clear()
             return True
+
+    def _cached(self, config: SitesConfig) -> Callable[[str, tuple[str | None, ...]], Site | None]:
+        return lru_cache(maxsize=self._cache_size)(partial(self._build, config))
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -139,10 +146,10 @@ class SiteRegistry:
         self._maybe_reload()
         return self._lookup(host, _NO_OVERRIDES)
 
-    def _build(self, raw_host: str, raw: tuple[str | None, ...]) -> Site | None:
+    def _build(self, config: SitesConfig, raw_host: str,
+               raw: tuple[str | None, ...]) -> Site | None:
         host = normalize_host(raw_host)  # InvalidHost is raised, and not cached
         overrides = decode_overrides(raw)
-        config = self.config
         domain = config.hosts.get(host)
         env_layer: dict[str, Any] = {}
         for key, raw in zip(ENVIRON_KEYS, overrides, strict=True):

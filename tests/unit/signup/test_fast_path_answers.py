@@ -22,6 +22,7 @@ SITES = """
 [sites."world.test"]
 LANDING_TITLE = "Globe"
 LANDING_LANGS = ["en", "de", "fr"]
+LANDING_HSTS = true
 """
 
 
@@ -87,7 +88,9 @@ VARIANTS = {
     "nginx title": environ(LANDING_TITLE="Tea%20Room", LANDING_ENCODING="url"),
     "nginx title, plain": environ(LANDING_TITLE="Tea%20Room"),
     "host by SERVER_NAME": {**environ(), "HTTP_HOST": None, "SERVER_NAME": "coffee.test"},
+    "other host by SERVER_NAME": {**environ(), "HTTP_HOST": None, "SERVER_NAME": "world.test"},
     "other site": environ("world.test"),
+    "other site, https (HSTS)": environ("world.test", **{"wsgi.url_scheme": "https"}),
     "other language": environ("world.test", HTTP_ACCEPT_LANGUAGE="de"),
     "language by query": environ("world.test", QUERY_STRING="lang=fr"),
 }
@@ -105,10 +108,10 @@ def fast_path(app, data_dir: Path):
     def not_answered(environ, start_response):
         raise AssertionError(f"the fast path passed this on: {dict(environ)}")
 
-    def make() -> LandingFastPath:
+    def make(admin_host: str = "") -> LandingFastPath:
         ext = app.extensions
         return LandingFastPath(not_answered, ext["landingpad.sites"], ext["landingpad.pages"],
-                               ext["landingpad.tokens"])
+                               ext["landingpad.tokens"], admin_host=admin_host)
 
     return make
 
@@ -132,9 +135,14 @@ def test_answers_differ_where_their_requests_do(fast_path, clock):
     assert b'lang="de"' in answers["other language"][2]
     assert b'lang="fr"' in answers["language by query"][2]
     assert b"Coffee Club" in answers["host by SERVER_NAME"][2]
+    assert b"Globe" in answers["other host by SERVER_NAME"][2]
+    assert "Strict-Transport-Security" in dict(answers["other site, https (HSTS)"][1])
+    assert "Strict-Transport-Security" not in dict(answers["other site"][1])
 
 
 def test_reads_only_the_keys_its_answers_are_kept_by(fast_path, clock):
+    """On a miss (what a kept answer's values are taken from). A hit compares the same
+    keys through the environ's items() and keys(), which a dict subclass can't watch."""
     path = fast_path()
     allowed = {*ANSWER_KEYS, "PATH_INFO"}
     for name, env in VARIANTS.items():
@@ -156,6 +164,33 @@ def test_a_repeat_within_the_slot_is_the_same_answer_and_the_next_slot_a_new_tok
     tokens = app.extensions["landingpad.tokens"]
     assert tokens.check("coffee.test", token_of(later[2]), now=NOW + 0.1 + tokens.min_fill + 1) \
         .value == "ok"
+
+
+def test_a_clock_set_back_gets_a_new_answer_not_a_token_from_the_future(fast_path, clock):
+    path = fast_path()
+    first = call(path, environ())
+    clock[0] = NOW - 60
+    earlier = call(path, environ())
+    assert token_of(earlier[2]) != token_of(first[2])
+    assert token_of(earlier[2]).startswith(format(int((NOW - 60) * 1000), "x"))
+
+
+def test_a_thread_late_from_the_slot_before_keeps_nothing(fast_path, clock):
+    path = fast_path()
+    clock[0] = NOW + 0.15
+    call(path, environ())
+    kept = path._answers
+    path._keep(environ(), (NOW, NOW + 0.1), (None, "200 OK", [], b"old"))
+    assert path._answers is kept and sum(map(len, kept.values())) == 1
+    assert call(path, environ())[2] != b"old"
+
+
+def test_the_admin_host_is_never_answered_here(fast_path, clock):
+    path = fast_path(admin_host="coffee.test")
+    for _ in range(2):
+        with pytest.raises(AssertionError, match="passed this on"):
+            call(path, environ())
+    assert b"Globe" in call(path, environ("world.test"))[2]
 
 
 def test_a_changed_sites_file_is_served_once_a_miss_has_read_it(fast_path, clock,
