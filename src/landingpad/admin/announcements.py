@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,36 @@ def detail(ident: int) -> str:
     sending = announcement_state(item, per_state) == AnnouncementState.SENDING
     rates = announcement_rates(get_session(), ident, per_state["sent"])
     return render_template("admin/announcement.html", item=item, counts=per_state, rates=rates,
-                           sending=sending, test_form=TestForm(), send_form=SendForm())
+                           sending=sending, test_form=TestForm(), send_form=SendForm(),
+                           sender_said=sender_said(ident))
+
+
+SAID_LINES = 8  # the sender's last lines shown
+SAID_BYTES = 8192  # read from the end of its log, at most
+
+
+def _log_path(ident: int) -> Path:
+    return Path(current_app.config["DATA_DIR"]) / "logs" / f"announce-{ident}.log"
+
+
+def sender_said(ident: int) -> tuple[list[str], str] | None:
+    """The last lines a sender started from this page wrote (why it stopped, when it
+    did: no mail server, a refused login...) and when, or None before any."""
+    path = _log_path(ident)
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - SAID_BYTES))
+            tail = log.read()
+            written = os.fstat(log.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+    lines = [line for line in tail.decode(errors="replace").splitlines() if line.strip()]
+    if size > SAID_BYTES:
+        lines = lines[1:]  # the first may be cut
+    if not lines:
+        return None
+    return lines[-SAID_LINES:], datetime.fromtimestamp(written, UTC).isoformat()
 
 
 @bp.get("/<int:ident>/preview.html")
@@ -173,10 +203,10 @@ def send(ident: int) -> Response:
             return redirect(url_for(".detail", ident=ident))
     # A process of its own (`announce send`, i.e. send_announcement, like everything that
     # sends one): it outlives this request and a uWSGI worker recycle.
-    log_dir = make_dir(Path(current_app.config["DATA_DIR"]) / "logs", PRIVATE_DIR)
+    make_dir(_log_path(ident).parent, PRIVATE_DIR)
     landingpad = Path(sys.executable).with_name("landingpad")
     # 0600: the sender's log may quote what a mail server said about a recipient.
-    with os.fdopen(open_private(log_dir / f"announce-{ident}.log", append=True), "ab") as log:
+    with os.fdopen(open_private(_log_path(ident), append=True), "ab") as log:
         subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress",
                           "--force"],
                          env={**os.environ, **as_environ(current_app.config)},

@@ -48,7 +48,10 @@ def test_compose_preview_test_and_send_in_the_background(app, logged_in, data_di
     while b'<span class="n">5</span> sent' not in logged_in.get(detail, headers=H).data:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    assert b"Done." in logged_in.get(detail, headers=H).data
+    page = logged_in.get(detail, headers=H).get_data(as_text=True)
+    assert "Done." in page
+    # What the sender printed when it finished, from its log.
+    assert "What the sender said last" in page and "sent 5" in page
 
 
 def test_compose_refuses_bad_input(logged_in):
@@ -92,3 +95,32 @@ def test_the_page_refreshes_only_while_the_announcement_is_sending(app, logged_i
         session.commit()
     page = logged_in.get(f"/announcements/{ident}", headers=H).data
     assert refresh not in page and b"Done." in page
+
+
+def test_the_page_shows_what_the_sender_said_last(logged_in, add_announcement, data_dir):
+    from landingpad.admin.announcements import SAID_LINES
+
+    ident = add_announcement()
+    assert b"What the sender said last" not in logged_in.get(f"/announcements/{ident}",
+                                                           headers=H).data  # no run yet
+    stop = ("Error: no mail server answered at <b>mail.example</b>:25 (connection refused); "
+            "stopped, the rest still to send")
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / f"announce-{ident}.log").write_text(
+        "".join(f"line {i}\n" for i in range(3000)) + "\n" + stop + "\n")
+    page = logged_in.get(f"/announcements/{ident}", headers=H).get_data(as_text=True)
+    assert "What the sender said last" in page
+    assert "&lt;b&gt;mail.example&lt;/b&gt;" in page and "<b>mail.example" not in page
+    shown = [f"line {i}" for i in range(3000 - SAID_LINES + 1, 3000)]
+    assert all(f"{line}\n" in page for line in shown)
+    assert f"line {3000 - SAID_LINES}\n" not in page  # only the last lines
+    assert f"announce-{ident}.log" in page
+
+
+def test_an_empty_sender_log_shows_nothing(logged_in, add_announcement, data_dir):
+    ident = add_announcement()
+    (data_dir / "logs").mkdir(exist_ok=True)
+    (data_dir / "logs" / f"announce-{ident}.log").write_text("\n  \n")
+    page = logged_in.get(f"/announcements/{ident}", headers=H).data
+    assert page.count(b"<h2>") > 0 and b"What the sender said last" not in page
