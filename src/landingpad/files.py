@@ -145,6 +145,25 @@ def open_private(path: Path, append: bool = False) -> int:
     return fd
 
 
+def read_tail(path: Path, limit: int) -> tuple[bytes, float, bool]:
+    """The last ``limit`` bytes of the regular file ``path`` (all of it if shorter), when
+    it was last written, and whether those bytes begin a line.
+
+    Only the file itself: not through a symlink (as open_private writes), and not a
+    FIFO or device, which could block or never end (OSError, as for a missing file).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path}: not a regular file")
+        if info.st_size <= limit:
+            return file.read(limit), info.st_mtime, True
+        file.seek(info.st_size - limit - 1)
+        data = file.read(limit + 1)  # with the byte before, to tell a line's start
+        return data[1:], info.st_mtime, data[:1] == b"\n"
+
+
 def write_atomic(path: Path, data: bytes, mode: int = SHARED_FILE) -> None:
     """Write to a temp file in the same folder, fsync, rename over the target.
 

@@ -89,3 +89,34 @@ def test_uwsgi_runs_it_as_a_script_and_stops_on_a_refusal(sticky):
     refused = subprocess.run([*script, str(sticky / "bad")], capture_output=True, text=True)
     assert refused.returncode != 0
     assert "the socket's folder is not safe to use" in refused.stderr
+
+
+# -- read_tail: the end of a log, read safely -----------------------------------------
+
+
+@pytest.mark.parametrize(("content", "limit", "tail", "begins_line"), [
+    (b"one\ntwo\n", 100, b"one\ntwo\n", True),  # shorter: all of it
+    (b"one\ntwo\n", 4, b"two\n", True),  # the byte before is a newline
+    (b"one\ntwo\n", 3, b"wo\n", False),  # cut inside a line
+    (b"x" * 20, 5, b"xxxxx", False),
+])
+def test_read_tail_gives_the_end_and_says_if_it_begins_a_line(tmp_path, content, limit, tail,
+                                                              begins_line):
+    path = tmp_path / "log"
+    path.write_bytes(content)
+    data, written, whole = files.read_tail(path, limit)
+    assert (data, whole) == (tail, begins_line)
+    assert written == path.stat().st_mtime
+
+
+def test_read_tail_reads_no_symlink_fifo_or_folder(tmp_path):
+    target = tmp_path / "secret"
+    target.write_text("not for the page")
+    (tmp_path / "link").symlink_to(target)
+    os.mkfifo(tmp_path / "fifo")  # would block a plain open() with no writer
+    (tmp_path / "folder").mkdir()
+    for name in ("link", "fifo", "folder"):
+        with pytest.raises(OSError):
+            files.read_tail(tmp_path / name, 100)
+    with pytest.raises(FileNotFoundError):
+        files.read_tail(tmp_path / "missing", 100)

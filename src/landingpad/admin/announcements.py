@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -41,7 +42,7 @@ from landingpad.announce import (
     send_test_copy,
 )
 from landingpad.bounces import announcement_rates, unmatched_reports
-from landingpad.files import PRIVATE_DIR, make_dir, open_private
+from landingpad.files import PRIVATE_DIR, make_dir, open_private, read_tail
 from landingpad.mail.address import normalise_email
 from landingpad.mail.transports import DeliveryError
 from landingpad.settings import as_environ
@@ -50,6 +51,7 @@ from landingpad.storage import get_session
 from landingpad.storage.models import Announcement
 from landingpad.storage.types import utcnow
 
+log = logging.getLogger(__name__)
 bp = Blueprint("announcements", __name__, url_prefix="/announcements",
                template_folder="templates")
 ONE_LINE = Regexp(r"^[^\r\n\x00]*$", message="One line, please.")
@@ -118,27 +120,30 @@ def detail(ident: int) -> str:
 
 SAID_LINES = 8  # the sender's last lines shown
 SAID_BYTES = 8192  # read from the end of its log, at most
+STARTED = "--- sending started"  # the line send() writes before each run
 
 
 def _log_path(ident: int) -> Path:
     return Path(current_app.config["DATA_DIR"]) / "logs" / f"announce-{ident}.log"
 
 
-def sender_said(ident: int) -> tuple[list[str], str] | None:
-    """The last lines a sender started from this page wrote (why it stopped, when it
-    did: no mail server, a refused login...) and when, or None before any."""
+def sender_said(ident: int) -> tuple[list[str], str | None] | None:
+    """What the sender of the last run started from this page wrote (why it stopped,
+    when it did: no mail server, a refused login...), its last lines, and when; None
+    before any run."""
     path = _log_path(ident)
     try:
-        with path.open("rb") as log:
-            size = log.seek(0, os.SEEK_END)
-            log.seek(max(0, size - SAID_BYTES))
-            tail = log.read()
-            written = os.fstat(log.fileno()).st_mtime
+        tail, written, whole = read_tail(path, SAID_BYTES)
     except FileNotFoundError:
         return None
-    lines = [line for line in tail.decode(errors="replace").splitlines() if line.strip()]
-    if size > SAID_BYTES:
-        lines = lines[1:]  # the first may be cut
+    except OSError as exc:  # not a plain file, unreadable: say so rather than fail the page
+        log.warning("announcement %s: the sender's log can't be read: %s", ident, exc)
+        return [f"({path.name} can't be read: {exc.strerror or exc})"], None
+    lines = tail.decode(errors="replace").splitlines()
+    if not whole and len(lines) > 1:
+        lines = lines[1:]  # read from inside a line: its end alone says little
+    starts = [i for i, line in enumerate(lines) if line.startswith(STARTED)]
+    lines = [line for line in lines[starts[-1] if starts else 0:] if line.strip()]
     if not lines:
         return None
     return lines[-SAID_LINES:], datetime.fromtimestamp(written, UTC).isoformat()
@@ -207,6 +212,11 @@ def send(ident: int) -> Response:
     landingpad = Path(sys.executable).with_name("landingpad")
     # 0600: the sender's log may quote what a mail server said about a recipient.
     with os.fdopen(open_private(_log_path(ident), append=True), "ab") as log:
+        # The page shows this run's lines only, from here (the sender may say nothing
+        # until it stops, and the previous run's stop is no longer news).
+        log.write(f"{STARTED} {datetime.now(UTC).isoformat(timespec='seconds')} ---\n"
+                  .encode())
+        log.flush()
         subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress",
                           "--force"],
                          env={**os.environ, **as_environ(current_app.config)},

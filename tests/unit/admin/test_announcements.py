@@ -48,10 +48,12 @@ def test_compose_preview_test_and_send_in_the_background(app, logged_in, data_di
     while b'<span class="n">5</span> sent' not in logged_in.get(detail, headers=H).data:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    page = logged_in.get(detail, headers=H).get_data(as_text=True)
-    assert "Done." in page
-    # What the sender printed when it finished, from its log.
-    assert "What the sender said last" in page and "sent 5" in page
+    assert b"Done." in logged_in.get(detail, headers=H).data
+    # What the sender printed when it finished (after its last commit), from its log.
+    while "sent 5" not in (page := logged_in.get(detail, headers=H).get_data(as_text=True)):
+        assert time.monotonic() < deadline, page
+        time.sleep(0.2)
+    assert "What the sender said last" in page and "5 recipients" in page
 
 
 def test_compose_refuses_bad_input(logged_in):
@@ -124,3 +126,42 @@ def test_an_empty_sender_log_shows_nothing(logged_in, add_announcement, data_dir
     (data_dir / "logs" / f"announce-{ident}.log").write_text("\n  \n")
     page = logged_in.get(f"/announcements/{ident}", headers=H).data
     assert page.count(b"<h2>") > 0 and b"What the sender said last" not in page
+
+
+def test_a_new_run_hides_the_previous_runs_stop(logged_in, add_announcement, data_dir):
+    from landingpad.admin.announcements import STARTED
+
+    ident = add_announcement()
+    (data_dir / "logs").mkdir(exist_ok=True)
+    (data_dir / "logs" / f"announce-{ident}.log").write_text(
+        f"{STARTED} 2026-12-01T10:00:00+00:00 ---\nError: no mail server; stopped\n"
+        f"{STARTED} 2026-12-02T10:00:00+00:00 ---\n")
+    page = logged_in.get(f"/announcements/{ident}", headers=H).get_data(as_text=True)
+    assert "2026-12-02T10:00:00" in page  # this run has started and said nothing yet
+    assert "no mail server" not in page and "2026-12-01T10:00:00" not in page
+
+
+def test_a_log_that_is_one_long_line_shows_its_end(logged_in, add_announcement, data_dir):
+    ident = add_announcement()
+    (data_dir / "logs").mkdir(exist_ok=True)
+    (data_dir / "logs" / f"announce-{ident}.log").write_text("x" * 20000 + " the end\n")
+    page = logged_in.get(f"/announcements/{ident}", headers=H).get_data(as_text=True)
+    assert "x the end" in page
+
+
+def test_a_log_that_is_not_a_plain_file_is_named_not_followed(logged_in, add_announcement,
+                                                               data_dir):
+    ident = add_announcement()
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    secret = data_dir / "elsewhere.txt"
+    secret.write_text("do-not-show-me")
+    (logs / f"announce-{ident}.log").symlink_to(secret)
+    page = logged_in.get(f"/announcements/{ident}", headers=H)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "do-not-show-me" not in text and "can&#39;t be read" in text
+    (logs / f"announce-{ident}.log").unlink()
+    (logs / f"announce-{ident}.log").mkdir()
+    page = logged_in.get(f"/announcements/{ident}", headers=H)
+    assert page.status_code == 200 and b"can&#39;t be read" in page.data
