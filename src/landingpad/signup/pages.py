@@ -9,7 +9,7 @@ with several languages picks one per request (``?lang=``, else Accept-Language:
 ``web.i18n.choose``, cached per header) and says ``Vary: Accept-Language``.
 
 Within one token slot (0.1 s) the same request values get the same bytes, so the fast
-path also keeps its last answers: a repeat costs one look-up on the values it reads.
+path also keeps its answers: a repeat is matched on the values it reads, not resolved.
 """
 
 from __future__ import annotations
