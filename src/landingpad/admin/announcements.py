@@ -211,16 +211,16 @@ def send(ident: int) -> Response:
     make_dir(_log_path(ident).parent, PRIVATE_DIR)
     landingpad = Path(sys.executable).with_name("landingpad")
     # 0600: the sender's log may quote what a mail server said about a recipient.
-    with os.fdopen(open_private(_log_path(ident), append=True), "ab") as log:
+    with os.fdopen(open_private(_log_path(ident), append=True), "ab") as output:
         # The page shows this run's lines only, from here (the sender may say nothing
         # until it stops, and the previous run's stop is no longer news).
-        log.write(f"{STARTED} {datetime.now(UTC).isoformat(timespec='seconds')} ---\n"
-                  .encode())
-        log.flush()
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        output.write(f"{STARTED} {started} ---\n".encode())
+        output.flush()
         subprocess.Popen([str(landingpad), "announce", "send", str(ident), "--no-progress",
                           "--force"],
                          env={**os.environ, **as_environ(current_app.config)},
-                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          start_new_session=True)
     flash("Sending started. This page shows the progress.", "info")
     return redirect(url_for(".detail", ident=ident))
