@@ -77,7 +77,6 @@ class SiteRegistry:
         self._next_check = 0.0
         self._cache_size = cache_size
         self.config: SitesConfig = SitesConfig()
-        self._lookup = self._cached(self.config)
         self.reload(strict=True)
 
     # -- the sites file ---------------------------------------------------
